@@ -1,0 +1,8 @@
+"""mfairflow's Metaflow extension: its `airflow` command replaces Metaflow's own.
+
+Metaflow merges extension plugins after its own, so this `airflow` entry wins. The step
+decorator `mfairflow_internal` writes a foreach step's split list where Airflow reads XCom.
+"""
+
+CLIS_DESC = [("airflow", ".airflow_cli.cli")]
+STEP_DECORATORS_DESC = [("mfairflow_internal", ".mfairflow_internal.MfairflowInternalDecorator")]

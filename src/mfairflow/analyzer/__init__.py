@@ -1,0 +1,346 @@
+"""Metaflow flow → DagSpec: every decision and every validation, no source text."""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import os
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from .. import __version__
+from ..errors import CompileError
+from ..escaping import airflow_literal, python_identifier
+from ..model import DagSpec, KubeConnection, RuntimeSpec, TaskSpec
+from ..options import CreateOptions
+from .commands import metaflow_prefix, step_commands, task_env
+from .context import FlowContext
+from .params import analyze_params
+from .pods import analyze_pod, sanitize_label_value
+from .schedule import analyze_schedule
+from .sensors import analyze_sensors
+from .validation import check_datastore, check_decorators, check_graph
+
+__all__ = ["Deployment", "FlowContext", "analyze_flow"]
+
+# Names the DAG template defines or uses; a task variable must not shadow them.
+TEMPLATE_NAMES = {
+    "DAG",
+    "Param",
+    "KubernetesPodOperator",
+    "PythonOperator",
+    "S3KeySensor",
+    "ExternalTaskSensor",
+    "k8s",
+    "datetime",
+    "timedelta",
+    "hashlib",
+    "dag",
+    "metaflow_run_id",
+    "step_script",
+    "run_step",
+}
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_TAG_MAX = 100
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What the deploy step decided: the production token and the code package."""
+
+    production_token: str
+    code_package_url: Optional[str]
+    code_package_sha: Optional[str]
+
+
+def analyze_flow(
+    ctx: FlowContext, options: CreateOptions, dag_id: str, deployment: Deployment
+) -> DagSpec:
+    """Validate the flow for Airflow and decide everything the DAG file says."""
+    check_decorators(ctx)
+    check_graph(ctx)
+    check_datastore(ctx, options.offline, options.target)
+    _check_options(options)
+    graph = ctx.graph
+    schedule = analyze_schedule(ctx)
+    params = analyze_params(ctx)
+    taken_vars = set(TEMPLATE_NAMES) | set(dir(builtins)) | set(keyword.kwlist)
+    order = list(graph.sorted_nodes)
+    task_vars = {step: python_identifier(step, taken_vars) for step in order}
+    taken_task_ids = set(order)
+    sensors = analyze_sensors(ctx, taken_task_ids, taken_vars)
+
+    system_labels, system_annotations = _system_metadata(ctx, deployment.production_token)
+    mapped_over = {}
+    for step in order:
+        node = graph[step]
+        if node.type == "foreach":
+            mapped_over[node.out_funcs[0]] = step
+
+    tasks = []
+    for step in order:
+        node = graph[step]
+        user_retries, error_retries = _retries(node)
+        is_mapped = step in mapped_over
+        _check_env_names(ctx, step)
+        pod = None
+        if options.target == "kubernetes":
+            pod = analyze_pod(ctx, step, system_labels, system_annotations)
+        tasks.append(
+            TaskSpec(
+                task_id=step,
+                var=task_vars[step],
+                step=step,
+                kind=node.type,
+                doc=node.doc or None,
+                upstream=tuple(sorted(node.in_funcs, key=order.index)),
+                mapped_over=task_vars[mapped_over[step]] if is_mapped else None,
+                pushes_xcom=node.type == "foreach",
+                commands=step_commands(
+                    ctx,
+                    step,
+                    params=params,
+                    tags=options.tags,
+                    namespace=options.namespace,
+                    user_code_retries=user_retries,
+                    is_mapped=is_mapped,
+                    pushes_xcom=node.type == "foreach",
+                    extra_decospecs=_deploy_time_decospecs(node),
+                ),
+                env=task_env(ctx, step, params=params, is_mapped=is_mapped, target=options.target),
+                retries=user_retries + error_retries,
+                retry_delay_s=_retry_delay(node),
+                execution_timeout_s=_timeout(node),
+                pod=pod,
+            )
+        )
+
+    edges = [(sensor.var, task_vars[graph.start_step]) for sensor in sensors]
+    for step in order:
+        for child in sorted(graph[step].out_funcs, key=order.index):
+            edges.append((task_vars[step], task_vars[child]))
+
+    return DagSpec(
+        dag_id=dag_id,
+        flow_name=ctx.flow_name,
+        flow_file=os.path.basename(ctx.flow_file),
+        target=options.target,
+        description=_first_line(graph.doc),
+        doc_md=graph.doc or None,
+        owner=ctx.username,
+        schedule=schedule,
+        dagrun_timeout_s=options.workflow_timeout if schedule else None,
+        max_active_tasks=options.max_workers,
+        pool=options.worker_pool,
+        tags=options.tags,
+        is_paused_upon_creation=options.is_paused_upon_creation,
+        params=params,
+        sensors=sensors,
+        tasks=tuple(tasks),
+        edges=tuple(edges),
+        runtime=_runtime(ctx, options, deployment),
+        generator=f"mfairflow {__version__}",
+    )
+
+
+def _check_options(options: CreateOptions) -> None:
+    if options.max_workers < 1:
+        raise CompileError(
+            f"--max-workers {options.max_workers} must be at least 1",
+            hint="pass --max-workers 1 or more (default 100)",
+        )
+    if options.workflow_timeout is not None and options.workflow_timeout < 1:
+        raise CompileError(
+            f"--workflow-timeout {options.workflow_timeout} must be a positive number of seconds",
+            hint="pass --workflow-timeout 3600, for example",
+        )
+    for tag in options.tags:
+        if not tag or len(tag) > _TAG_MAX:
+            raise CompileError(
+                f"--tag {tag[:40]!r}... must be 1 to {_TAG_MAX} characters long"
+                if tag
+                else "--tag cannot be empty",
+                hint=f"Airflow stores DAG tags of at most {_TAG_MAX} characters; shorten it",
+            )
+    if options.worker_pool is not None and not options.worker_pool.strip():
+        raise CompileError("--worker-pool cannot be empty", hint="name an Airflow pool")
+
+
+def _check_env_names(ctx: FlowContext, step: str) -> None:
+    deco = ctx.step_decorator(step, "environment")
+    for key in (deco.attributes.get("vars") or {}) if deco is not None else ():
+        if not _ENV_NAME.match(str(key)):
+            raise CompileError(
+                f"@environment variable name {key!r} is not a valid environment variable name",
+                hint="use letters, digits, '_', '-' and '.', not starting with a digit",
+                step=step,
+                location=ctx.step_location(step),
+            )
+
+
+def _retries(node) -> tuple[int, int]:
+    user, error = 0, 0
+    for deco in node.decorators:
+        u, e = deco.step_task_retry_count()
+        user, error = max(user, u), max(error, e)
+    return user, error
+
+
+def _retry_delay(node) -> Optional[int]:
+    for deco in node.decorators:
+        if deco.name == "retry":
+            return int(float(deco.attributes.get("minutes_between_retries") or 0) * 60)
+    return None
+
+
+def _timeout(node) -> Optional[int]:
+    from metaflow.plugins.timeout_decorator import get_run_time_limit_for_task
+
+    if not any(deco.name == "timeout" for deco in node.decorators):
+        return None
+    return int(get_run_time_limit_for_task(node.decorators))
+
+
+def _deploy_time_decospecs(node) -> tuple[str, ...]:
+    """Decorators added at deploy time (``--with``) that the pods must add too."""
+    return tuple(
+        deco.make_decorator_spec()
+        for deco in node.decorators
+        if not deco.statically_defined and deco.inserted_by is None
+    )
+
+
+def _first_line(doc: Optional[str]) -> Optional[str]:
+    if not doc:
+        return None
+    return doc.strip().splitlines()[0].strip() or None
+
+
+def _system_metadata(ctx: FlowContext, token: str) -> tuple[dict, dict]:
+    from metaflow import current
+
+    labels = {
+        "app": "metaflow",
+        "app.kubernetes.io/name": "metaflow-task",
+        "app.kubernetes.io/part-of": "metaflow",
+    }
+    creator = sanitize_label_value(ctx.username)
+    if creator:
+        labels["app.kubernetes.io/created-by"] = creator
+    annotations = {
+        "metaflow/production_token": token,
+        "metaflow/owner": ctx.username,
+        "metaflow/user": ctx.username,
+        "metaflow/flow_name": ctx.flow_name,
+    }
+    if current.get("project_name"):
+        annotations["metaflow/project_name"] = current.project_name
+        annotations["metaflow/branch_name"] = current.branch_name
+        annotations["metaflow/project_flow_name"] = current.project_flow_name
+    return labels, annotations
+
+
+def _runtime(ctx: FlowContext, options: CreateOptions, deployment: Deployment) -> RuntimeSpec:
+    datastore = ctx.flow_datastore.TYPE
+    root = ctx.flow_datastore.datastore_root
+    if options.target == "local":
+        flow_dir = os.path.dirname(os.path.abspath(ctx.flow_file))
+        env = {
+            "METAFLOW_USER": ctx.username,
+            "METAFLOW_PRODUCTION_TOKEN": deployment.production_token,
+            "METAFLOW_AIRFLOW_DAG_RUN_ID": "{{ run_id }}",
+        }
+        return RuntimeSpec(
+            metaflow=metaflow_prefix(ctx, options.target, root, flow_dir),
+            common_env=tuple((k, airflow_literal(v) if "{{" not in v else v) for k, v in env.items()),
+            bootstrap=(),
+            flow_dir=flow_dir,
+            code_package_url=None,
+            code_package_sha=None,
+            production_token=deployment.production_token,
+            datastore=datastore,
+            datastore_root=root,
+            metadata=ctx.metadata.TYPE,
+            kube=None,
+        )
+    return RuntimeSpec(
+        metaflow=metaflow_prefix(ctx, options.target, root, None),
+        common_env=_kubernetes_env(ctx, deployment),
+        bootstrap=_bootstrap(ctx, deployment),
+        flow_dir=None,
+        code_package_url=deployment.code_package_url,
+        code_package_sha=deployment.code_package_sha,
+        production_token=deployment.production_token,
+        datastore=datastore,
+        datastore_root=root,
+        metadata=ctx.metadata.TYPE,
+        kube=_kube_connection(),
+    )
+
+
+def _bootstrap(ctx: FlowContext, deployment: Deployment) -> tuple[str, ...]:
+    if not deployment.code_package_url:
+        return ()
+    commands = ctx.environment.get_package_commands(
+        deployment.code_package_url, ctx.flow_datastore.TYPE
+    )
+    return tuple(
+        ["mkdir -p /tmp/mflog"]
+        + [airflow_literal(cmd, whole_field=False) for cmd in commands]
+        + [airflow_literal(cmd, whole_field=False) for cmd in ctx.environment.bootstrap_commands(
+            ctx.graph.start_step, ctx.flow_datastore.TYPE)]
+    )
+
+
+def _kubernetes_env(ctx: FlowContext, deployment: Deployment) -> tuple[tuple[str, str], ...]:
+    from metaflow import metaflow_config as cfg
+
+    env = {
+        "METAFLOW_CODE_URL": deployment.code_package_url,
+        "METAFLOW_CODE_SHA": deployment.code_package_sha,
+        "METAFLOW_CODE_DS": ctx.flow_datastore.TYPE,
+        "METAFLOW_USER": ctx.username,
+        "METAFLOW_PRODUCTION_TOKEN": deployment.production_token,
+        "METAFLOW_DEFAULT_DATASTORE": ctx.flow_datastore.TYPE,
+        "METAFLOW_DEFAULT_METADATA": ctx.metadata.TYPE,
+        "METAFLOW_DATASTORE_SYSROOT_S3": cfg.DATASTORE_SYSROOT_S3,
+        "METAFLOW_DATASTORE_SYSROOT_AZURE": cfg.DATASTORE_SYSROOT_AZURE,
+        "METAFLOW_DATASTORE_SYSROOT_GS": cfg.DATASTORE_SYSROOT_GS,
+        "METAFLOW_DATATOOLS_S3ROOT": cfg.DATATOOLS_S3ROOT,
+        "METAFLOW_S3_ENDPOINT_URL": cfg.S3_ENDPOINT_URL,
+        "METAFLOW_AZURE_STORAGE_BLOB_SERVICE_ENDPOINT": cfg.AZURE_STORAGE_BLOB_SERVICE_ENDPOINT,
+        "METAFLOW_CARD_S3ROOT": cfg.CARD_S3ROOT,
+        "METAFLOW_CARD_AZUREROOT": cfg.CARD_AZUREROOT,
+        "METAFLOW_CARD_GSROOT": cfg.CARD_GSROOT,
+        "METAFLOW_SERVICE_URL": cfg.SERVICE_INTERNAL_URL,
+        "METAFLOW_KUBERNETES_WORKLOAD": "1",
+        "METAFLOW_RUNTIME_ENVIRONMENT": "kubernetes",
+        "METAFLOW_AIRFLOW_DAG_RUN_ID": "{{ run_id }}",
+        "PYTHONUNBUFFERED": "x",
+        "MF_DATASTORE": ctx.flow_datastore.TYPE,
+        "MFLOG_STDOUT": "/tmp/mflog/stdout",
+        "MFLOG_STDERR": "/tmp/mflog/stderr",
+    }
+    return tuple(
+        (key, value if value.startswith("{{ run_id") else airflow_literal(str(value)))
+        for key, value in env.items()
+        if value is not None
+    )
+
+
+def _kube_connection() -> KubeConnection:
+    from metaflow import metaflow_config as cfg
+
+    conn_id = cfg.AIRFLOW_KUBERNETES_CONN_ID
+    if conn_id in ("", "None", "none"):
+        conn_id = None
+    context = cfg.AIRFLOW_KUBERNETES_KUBECONFIG_CONTEXT or None
+    config_file = cfg.AIRFLOW_KUBERNETES_KUBECONFIG_FILE or None
+    return KubeConnection(
+        in_cluster=not (conn_id or context or config_file),
+        conn_id=conn_id,
+        cluster_context=context,
+        config_file=config_file,
+        startup_timeout_seconds=int(cfg.AIRFLOW_KUBERNETES_STARTUP_TIMEOUT_SECONDS),
+    )

@@ -1,0 +1,133 @@
+"""Metaflow Parameters → typed Airflow params, and how the start step receives them."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+from ..errors import CompileError
+from ..model import JsonObject, ParamSpec
+from .context import FlowContext
+
+_VALID_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def analyze_params(ctx: FlowContext) -> tuple[ParamSpec, ...]:
+    """The flow's parameters in declaration order, each with a default Airflow can use."""
+    from metaflow.parameters import deploy_time_eval
+
+    specs: list[ParamSpec] = []
+    seen: set[str] = set()
+    location = ctx.flow_location()
+    for _, param in ctx.flow._get_parameters():
+        name = param.name
+        if not _VALID_NAME.match(name):
+            raise CompileError(
+                f"parameter name {name!r} cannot be an Airflow param",
+                hint="use letters, digits, '_' and '-' only, starting with a letter",
+                location=location,
+            )
+        if name.lower() in seen:
+            raise CompileError(
+                f"parameter {name!r} is specified twice (names are case-insensitive)",
+                hint="rename one of the two parameters",
+                location=location,
+            )
+        seen.add(name.lower())
+        if "default" not in param.kwargs:
+            raise CompileError(
+                f"parameter {name!r} has no default value; Airflow needs one for scheduled "
+                "runs",
+                hint=f"give it a default: Parameter({name!r}, default=...)",
+                location=location,
+            )
+        default = deploy_time_eval(param.kwargs.get("default"))
+        schema_type, value = _airflow_type(name, param.kwargs.get("type"), default, location)
+        help_text = param.kwargs.get("help")
+        specs.append(
+            ParamSpec(
+                name=name,
+                default=value,
+                type=schema_type,
+                description=str(help_text) if help_text else None,
+                env_var="METAFLOW_INIT_" + name.upper().replace("-", "_"),
+            )
+        )
+    return tuple(specs)
+
+
+def _airflow_type(name: str, declared, default, location: str) -> tuple[str, object]:
+    """The JSON-schema type and the JSON default of one parameter."""
+    from metaflow.parameters import JSONTypeClass
+
+    unsupported = CompileError(
+        f"parameter {name!r} has a type Airflow params cannot carry "
+        f"({getattr(declared, '__name__', type(declared).__name__)})",
+        hint="use int, float, str, bool or metaflow.JSONType",
+        location=location,
+    )
+    if isinstance(declared, JSONTypeClass):
+        value = json.loads(default) if isinstance(default, str) else default
+        _check_json(name, value, location)
+        return _json_schema_type(value), _freeze(value)
+    if declared is None:
+        declared = type(default) if default is not None else str
+    if declared not in _TYPES:
+        raise unsupported
+    if default is None:
+        raise CompileError(
+            f"parameter {name!r} has the default None; Airflow needs a real default",
+            hint="give it a default of its type",
+            location=location,
+        )
+    if declared is float and isinstance(default, int) and not isinstance(default, bool):
+        default = float(default)
+    if type(default) is not declared:
+        raise CompileError(
+            f"parameter {name!r} is declared {declared.__name__} but its default "
+            f"{default!r} is a {type(default).__name__}",
+            hint="make the default match the type",
+            location=location,
+        )
+    _check_json(name, default, location)
+    return _TYPES[declared], default
+
+
+def _check_json(name: str, value, location: str) -> None:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise CompileError(
+            f"the default of parameter {name!r} is not a JSON value ({exc})",
+            hint="use a finite number, a string, a boolean, or JSON lists and objects",
+            location=location,
+        ) from None
+    if isinstance(value, float) and not math.isfinite(value):  # pragma: no cover (json above)
+        raise CompileError(f"parameter {name!r} default is not finite", hint="", location=location)
+
+
+def _json_schema_type(value) -> str:
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if value is None:
+        return "null"
+    return "string"
+
+
+def _freeze(value):
+    """JSON value → plain data with lists as tuples and objects as ``JsonObject``."""
+    if isinstance(value, dict):
+        return JsonObject(tuple((str(k), _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value

@@ -1,0 +1,311 @@
+"""@kubernetes and @resources → the pod a step runs in (kubernetes target)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Optional
+
+from ..errors import CompileError
+from ..escaping import airflow_literal
+from ..model import PodSpec, Toleration
+from .context import FlowContext
+from .validation import check_kubernetes_options
+
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)$")
+_TOLERATION_KEYS = {
+    "key": "key",
+    "operator": "operator",
+    "value": "value",
+    "effect": "effect",
+    "toleration_seconds": "toleration_seconds",
+    "tolerationSeconds": "toleration_seconds",
+}
+# @kubernetes options that only matter together with an unsupported or ignored feature.
+_HANDLED_ELSEWHERE = {
+    "use_tmpfs",
+    "tmpfs_size",
+    "tmpfs_tempdir",
+    "tmpfs_path",
+    "persistent_volume_claims",
+    "image_pull_policy",
+    "compute_pool",  # merged into node_selector by the decorator itself
+    "hostname_resolution_timeout",  # only used by @parallel, which is rejected
+    "qos",  # shapes requests/limits below
+}
+_MAPPED = {
+    "cpu",
+    "memory",
+    "disk",
+    "gpu",
+    "gpu_vendor",
+    "image",
+    "namespace",
+    "service_account",
+    "secrets",
+    "node_selector",
+    "tolerations",
+    "labels",
+    "annotations",
+    "extended_resources",
+}
+
+
+def kubernetes_attributes(ctx: FlowContext, step: str) -> dict:
+    """The step's effective @kubernetes attributes: its own decorator, or the defaults.
+
+    A step without @kubernetes gets the decorator's defaults from Metaflow's configuration
+    (METAFLOW_KUBERNETES_*) merged with its @resources, as Metaflow does when it attaches
+    @kubernetes to every step of a deployed flow.
+    """
+    from metaflow.plugins.kubernetes.kubernetes_decorator import KubernetesDecorator
+
+    deco = ctx.step_decorator(step, "kubernetes")
+    if deco is not None:
+        return dict(deco.attributes)
+    fresh = KubernetesDecorator()
+    fresh.external_init()
+    attrs = dict(fresh.attributes)
+    resources = ctx.step_decorator(step, "resources")
+    if resources is not None:
+        for key, value in resources.attributes.items():
+            if value is None or key not in attrs:
+                continue
+            if key in ("gpu", "shared_memory"):
+                attrs[key] = value
+            elif fresh.defaults.get(key) is not None:
+                attrs[key] = str(max(float(attrs[key] or 0), float(value or 0)))
+    return attrs
+
+
+def analyze_pod(
+    ctx: FlowContext, step: str, system_labels: dict, system_annotations: dict
+) -> PodSpec:
+    """The pod of one step, validated against Kubernetes' naming rules."""
+    from metaflow.metaflow_config import KUBERNETES_SECRETS
+
+    attrs = kubernetes_attributes(ctx, step)
+    check_kubernetes_options(ctx, step, attrs)
+    where = {"step": step, "location": ctx.step_location(step)}
+    unknown = sorted(
+        key
+        for key, value in attrs.items()
+        if key not in _MAPPED | _HANDLED_ELSEWHERE and value not in (None, {}, [], False)
+    )
+    if unknown:
+        raise CompileError(
+            f"@kubernetes({unknown[0]}=...) is not supported by mfairflow yet",
+            hint=f"remove {unknown[0]} from @kubernetes (or its METAFLOW_KUBERNETES_* setting)",
+            **where,
+        )
+    cpu = _quantity(attrs.get("cpu") or "1", "cpu", where)
+    memory = _quantity(attrs.get("memory") or "4096", "memory", where)
+    disk = _quantity(attrs.get("disk") or "10240", "disk", where)
+    gpu = _gpu(attrs.get("gpu"), where)
+    vendor = str(attrs.get("gpu_vendor") or "nvidia").lower()
+    if vendor not in ("nvidia", "amd"):
+        raise CompileError(
+            f"@kubernetes(gpu_vendor={vendor!r}) is not supported",
+            hint="use gpu_vendor='nvidia' or 'amd'",
+            **where,
+        )
+    qos = str(attrs.get("qos") or "burstable").lower()
+    resources = {"cpu": cpu, "memory": f"{memory}M", "ephemeral-storage": f"{disk}M"}
+    extended = attrs.get("extended_resources") or {}
+    for key in sorted(extended):
+        resources[str(key)] = str(extended[key])
+    limits = dict(resources) if qos == "guaranteed" else {}
+    if gpu:
+        limits[f"{vendor}.com/gpu"] = str(gpu)
+    secrets = _secrets(attrs.get("secrets")) + _secrets(KUBERNETES_SECRETS)
+    labels = {**system_labels, **_mapping(attrs.get("labels"), "labels", where)}
+    annotations = {**system_annotations, **_mapping(attrs.get("annotations"), "annotations", where)}
+    for key, value in labels.items():
+        _check_label(key, value, where)
+    for key in annotations:
+        _check_key(key, "annotation", where)
+    node_selector = _mapping(attrs.get("node_selector"), "node_selector", where)
+    for key, value in node_selector.items():
+        _check_label(key, value, where)
+    image = attrs.get("image") or _default_image()
+    namespace = attrs.get("namespace") or "default"
+    if not _DNS_SUBDOMAIN.match(str(namespace)) or len(str(namespace)) > 63:
+        raise CompileError(
+            f"@kubernetes(namespace={namespace!r}) is not a valid Kubernetes namespace",
+            hint="use lowercase letters, digits and '-' (at most 63 characters)",
+            **where,
+        )
+    account = attrs.get("service_account")
+    if account and not _DNS_SUBDOMAIN.match(str(account)):
+        raise CompileError(
+            f"@kubernetes(service_account={account!r}) is not a valid service account name",
+            hint="use lowercase letters, digits, '-' and '.'",
+            **where,
+        )
+    return PodSpec(
+        name=_pod_name(step),
+        image=airflow_literal(str(image)),
+        namespace=str(namespace),
+        service_account=str(account) if account else None,
+        cpu=cpu,
+        memory=memory,
+        disk=disk,
+        gpu=gpu,
+        gpu_vendor=vendor,
+        requests=tuple(resources.items()),
+        limits=tuple(limits.items()),
+        secrets=tuple(dict.fromkeys(secrets)),
+        node_selector=_escaped_pairs(node_selector),
+        tolerations=_tolerations(attrs.get("tolerations"), where),
+        labels=_escaped_pairs(labels),
+        annotations=_escaped_pairs(annotations),
+    )
+
+
+def sanitize_label_value(value: str) -> str:
+    """A valid label value derived from ``value`` (for system labels such as the user name)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", value)[:63]
+    return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", cleaned)
+
+
+def _default_image() -> str:
+    from metaflow.metaflow_config import KUBERNETES_CONTAINER_IMAGE, KUBERNETES_CONTAINER_REGISTRY
+
+    if KUBERNETES_CONTAINER_IMAGE:
+        image = KUBERNETES_CONTAINER_IMAGE
+    else:
+        import platform
+
+        major, minor, _ = platform.python_version_tuple()
+        image = f"python:{major}.{minor}"
+    if KUBERNETES_CONTAINER_REGISTRY and "/" not in image.split(":")[0]:
+        image = f"{KUBERNETES_CONTAINER_REGISTRY.rstrip('/')}/{image}"
+    return image
+
+
+def _pod_name(step: str) -> str:
+    name = re.sub(r"[^a-z0-9-]", "-", step.lower()).strip("-")
+    return (name or "step")[:63].rstrip("-")
+
+
+def _quantity(value, what: str, where: dict) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if not number > 0 or number != number or number == float("inf"):
+        raise CompileError(
+            f"@kubernetes({what}={value!r}) must be a positive number",
+            hint=f"pass {what} as a number, e.g. {what}=2"
+            + (" (megabytes)" if what != "cpu" else ""),
+            **where,
+        )
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def _gpu(value, where: dict) -> Optional[int]:
+    if value in (None, "", 0, "0"):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if number < 0 or not number.is_integer():
+        raise CompileError(
+            f"@kubernetes(gpu={value!r}) must be a whole number",
+            hint="pass gpu=1 (or more)",
+            **where,
+        )
+    return int(number)
+
+
+def _secrets(value) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [str(part) for part in value]
+
+
+def _mapping(value, what: str, where: dict) -> dict:
+    if not value:
+        return {}
+    if isinstance(value, str):
+        pairs = [part.split("=", 1) for part in value.split(",") if part.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            raise CompileError(
+                f"@kubernetes({what}={value!r}) is not a list of key=value pairs",
+                hint=f"pass {what} as a dict, e.g. {{'key': 'value'}}",
+                **where,
+            )
+        return {k.strip(): v.strip() for k, v in pairs}
+    if not isinstance(value, dict):
+        raise CompileError(
+            f"@kubernetes({what}=...) must be a dict, not {type(value).__name__}",
+            hint=f"pass {what} as a dict, e.g. {{'key': 'value'}}",
+            **where,
+        )
+    return {str(k): "" if v is None else str(v) for k, v in value.items()}
+
+
+def _check_key(key: str, what: str, where: dict) -> None:
+    prefix, _, name = key.rpartition("/")
+    valid = bool(_LABEL_NAME.match(name)) and (
+        not prefix or (_DNS_SUBDOMAIN.match(prefix) is not None and len(prefix) <= 253)
+    )
+    if not valid:
+        raise CompileError(
+            f"{key!r} is not a valid Kubernetes {what} key",
+            hint="use an optional DNS prefix and '/', then up to 63 letters, digits, '-', '_' "
+            "or '.', starting and ending with a letter or digit",
+            **where,
+        )
+
+
+def _check_label(key: str, value: str, where: dict) -> None:
+    _check_key(key, "label", where)
+    if not _LABEL_VALUE.match(value):
+        raise CompileError(
+            f"{value!r} is not a valid Kubernetes label value (label {key!r})",
+            hint="use at most 63 letters, digits, '-', '_' or '.', starting and ending with a "
+            "letter or digit; put free text in annotations instead",
+            **where,
+        )
+
+
+def _escaped_pairs(mapping: dict) -> tuple[tuple[str, str], ...]:
+    return tuple((airflow_literal(k), airflow_literal(v)) for k, v in mapping.items())
+
+
+def _tolerations(value, where: dict) -> tuple[Toleration, ...]:
+    if not value:
+        return ()
+    if isinstance(value, str):
+        value = json.loads(value)
+    result = []
+    for item in value:
+        if not isinstance(item, dict) or any(k not in _TOLERATION_KEYS for k in item):
+            raise CompileError(
+                f"@kubernetes(tolerations=...) has an invalid toleration {item!r}",
+                hint="each toleration is a dict with keys key, operator, value, effect, "
+                "toleration_seconds",
+                **where,
+            )
+        fields = {_TOLERATION_KEYS[k]: v for k, v in item.items()}
+        seconds = fields.get("toleration_seconds")
+        result.append(
+            Toleration(
+                key=_opt_str(fields.get("key")),
+                operator=_opt_str(fields.get("operator")),
+                value=_opt_str(fields.get("value")),
+                effect=_opt_str(fields.get("effect")),
+                toleration_seconds=int(seconds) if seconds is not None else None,
+            )
+        )
+    return tuple(result)
+
+
+def _opt_str(value) -> Optional[str]:
+    return None if value is None else airflow_literal(str(value))

@@ -1,0 +1,148 @@
+"""Everything the user guide marks unsupported, as one clear error each."""
+
+from __future__ import annotations
+
+from ..errors import CompileError
+from .context import FlowContext
+
+UNSUPPORTED_STEP_DECORATORS = {
+    "batch": "AWS Batch cannot run Airflow tasks; remove @batch (every step runs as a "
+    "Kubernetes pod; use @kubernetes or @resources for its resources)",
+    "slurm": "Slurm cannot run Airflow tasks; remove @slurm (every step runs as a Kubernetes "
+    "pod; use @kubernetes or @resources for its resources)",
+    "parallel": "remove @parallel and use a plain foreach, which becomes Airflow dynamic task "
+    "mapping",
+}
+UNSUPPORTED_FLOW_DECORATORS = {
+    "trigger": "remove @trigger and start the DAG from Airflow (a schedule, a sensor such as "
+    "@airflow_external_task_sensor, or a trigger in the UI or API)",
+    "trigger_on_finish": "remove @trigger_on_finish and wait for the upstream DAG with "
+    "@airflow_external_task_sensor instead",
+    "exit_hook": "remove @exit_hook and use Airflow callbacks (on_failure_callback / "
+    "on_success_callback) in an organization template instead",
+}
+UNSUPPORTED_KUBERNETES_OPTIONS = (
+    "use_tmpfs",
+    "tmpfs_size",
+    "persistent_volume_claims",
+    "image_pull_policy",
+)
+SUPPORTED_DATASTORES = ("s3", "azure", "gs")
+
+
+def check_decorators(ctx: FlowContext) -> None:
+    """Reject the flow and step decorators that cannot run on Airflow."""
+    for name, hint in UNSUPPORTED_FLOW_DECORATORS.items():
+        if ctx.flow_decorators(name):
+            raise CompileError(
+                f"@{name} is not supported with Airflow",
+                hint=hint,
+                location=ctx.flow_location(),
+            )
+    for node in ctx.graph.sorted_nodes:
+        node = ctx.graph[node]
+        for deco in node.decorators:
+            if deco.name in UNSUPPORTED_STEP_DECORATORS:
+                raise CompileError(
+                    f"@{deco.name} is not supported with Airflow",
+                    hint=UNSUPPORTED_STEP_DECORATORS[deco.name],
+                    step=node.name,
+                    location=ctx.step_location(node.name),
+                )
+        if getattr(node, "parallel_foreach", False) or getattr(node, "parallel_step", False):
+            raise CompileError(
+                "@parallel (a parallel foreach) is not supported with Airflow",
+                hint=UNSUPPORTED_STEP_DECORATORS["parallel"],
+                step=node.name,
+                location=ctx.step_location(node.name),
+            )
+
+
+def check_graph(ctx: FlowContext) -> None:
+    """Reject graph shapes that the guide lists as unsupported."""
+    graph = ctx.graph
+    for name in graph.sorted_nodes:
+        node = graph[name]
+        where = {"step": name, "location": ctx.step_location(name)}
+        if node.type in ("split-switch",) or getattr(node, "switch_cases", None):
+            raise CompileError(
+                "a conditional step (self.next({...}, condition=...)) is not supported with "
+                "Airflow",
+                hint="compute the decision inside one step, or split the flow into static "
+                "branches that each check the condition",
+                **where,
+            )
+        if node.type == "foreach":
+            _check_foreach(ctx, node)
+        if node.type not in ("start", "linear", "split", "join", "foreach", "end"):
+            raise CompileError(
+                f"step type {node.type!r} is not supported with Airflow",
+                hint="use linear steps, static branches (self.next(self.a, self.b)) and "
+                "foreach",
+                **where,
+            )
+
+
+def _check_foreach(ctx: FlowContext, node) -> None:
+    graph = ctx.graph
+    if node.is_inside_foreach:
+        raise CompileError(
+            "nested foreach is not supported with Airflow: this foreach runs inside another "
+            "foreach",
+            hint="flatten the two levels into one foreach over all (outer, inner) pairs, or "
+            "move the inner loop into the body step's code",
+            step=node.name,
+            location=ctx.step_location(node.name),
+        )
+    body = graph[node.out_funcs[0]]
+    after_body = [graph[n] for n in body.out_funcs]
+    immediate_join = (
+        body.type == "linear"
+        and len(after_body) == 1
+        and after_body[0].type == "join"
+        and after_body[0].split_parents
+        and after_body[0].split_parents[-1] == node.name
+    )
+    if body.type == "foreach":
+        raise CompileError(
+            f"nested foreach is not supported with Airflow: step {body.name!r} starts a "
+            f"foreach inside the foreach of step {node.name!r}",
+            hint="flatten the two levels into one foreach over all (outer, inner) pairs, or "
+            "move the inner loop into the body step's code",
+            step=body.name,
+            location=ctx.step_location(body.name),
+        )
+    if not immediate_join:
+        raise CompileError(
+            f"the foreach started by step {node.name!r} needs an immediate join: its body "
+            f"step {body.name!r} must be followed directly by the join step",
+            hint=f"merge the steps between {body.name!r} and the join into {body.name!r}",
+            step=body.name,
+            location=ctx.step_location(body.name),
+        )
+
+
+def check_kubernetes_options(ctx: FlowContext, step: str, attributes: dict) -> None:
+    """Reject the @kubernetes options that the guide lists as unsupported."""
+    for option in UNSUPPORTED_KUBERNETES_OPTIONS:
+        if attributes.get(option):
+            raise CompileError(
+                f"@kubernetes({option}=...) is not supported with Airflow",
+                hint=f"remove {option} from @kubernetes on this step (or unset "
+                f"METAFLOW_KUBERNETES_{option.upper()})",
+                step=step,
+                location=ctx.step_location(step),
+            )
+
+
+def check_datastore(ctx: FlowContext, offline: bool, target: str) -> None:
+    """A deploy needs a cloud datastore, unless it is offline or runs locally."""
+    kind = ctx.flow_datastore.TYPE
+    if target == "kubernetes" and not offline and kind not in SUPPORTED_DATASTORES:
+        raise CompileError(
+            f"datastore {kind!r} is not supported for an Airflow deploy: pods cannot read a "
+            "datastore on this machine",
+            hint="use --datastore=s3, --datastore=azure or --datastore=gs (and set its "
+            "METAFLOW_DATASTORE_SYSROOT_*), or pass --target local to run the DAG on this "
+            "machine, or --offline to only render the DAG",
+        )

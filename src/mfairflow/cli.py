@@ -1,0 +1,198 @@
+"""`python flow.py airflow create DAG_FILE`: options, messages and exit codes.
+
+This module is loaded by Metaflow through mfairflow's extension (it replaces Metaflow's own
+`airflow` command group); it uses Metaflow's vendored click like every Metaflow command.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+from metaflow._vendor import click
+
+from .errors import CompileError
+from .options import TARGETS, CreateOptions
+
+EXIT_USER_ERROR = 2
+
+
+@click.group()
+def cli() -> None:
+    """Entry group that Metaflow merges into the flow's CLI."""
+
+
+@cli.group(help="Commands related to Airflow (mfairflow).")
+@click.option(
+    "--name",
+    default=None,
+    type=str,
+    help="Airflow DAG name. The flow name is used instead if this option is not specified.",
+)
+@click.pass_obj
+def airflow(obj, name: Optional[str] = None) -> None:
+    """The `airflow` command group; `--name` may be given here as Metaflow allows."""
+    obj.check(obj.graph, obj.flow, obj.environment, pylint=obj.pylint)
+    obj.mfairflow_group_name = name
+
+
+@airflow.command(help="Compile a new version of this flow to an Airflow DAG file.")
+@click.argument("file", required=True)
+@click.option("--name", default=None, type=str, help="Custom DAG name (default: flow name).")
+@click.option(
+    "--authorize",
+    default=None,
+    help="Authorize using this production token (needed once to take over a deployment).",
+)
+@click.option(
+    "--generate-new-token",
+    is_flag=True,
+    help="Generate a new production token; the flow moves to a new namespace.",
+)
+@click.option(
+    "--new-token",
+    "new_token",
+    default=None,
+    help="Use the given production token; the flow moves to the given namespace.",
+)
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    default=None,
+    help="Tag for the DAG and for all runs it creates (repeatable).",
+)
+@click.option(
+    "--is-paused-upon-creation",
+    default=False,
+    is_flag=True,
+    help="Create the DAG in the paused state.",
+)
+@click.option(
+    "--namespace",
+    "user_namespace",
+    default=None,
+    help="Change the namespace of the runs from the default to the given tag.",
+)
+@click.option(
+    "--max-workers",
+    default=100,
+    show_default=True,
+    type=int,
+    help="Maximum number of parallel tasks (max_active_tasks).",
+)
+@click.option(
+    "--workflow-timeout",
+    default=None,
+    type=int,
+    help="Workflow timeout in seconds. Enforced only for scheduled DAGs.",
+)
+@click.option("--worker-pool", default=None, help="Airflow pool for every task.")
+@click.option(
+    "--target",
+    type=click.Choice(TARGETS),
+    default="kubernetes",
+    show_default=True,
+    help="kubernetes: every step is a KubernetesPodOperator pod; local: every step runs as a "
+    "process on the Airflow worker with the local datastore (for testing).",
+)
+@click.option(
+    "--offline",
+    is_flag=True,
+    default=False,
+    help="Render the DAG without contacting the datastore (no upload, no token registration).",
+)
+@click.pass_obj
+def create(
+    obj,
+    file: str,
+    name: Optional[str],
+    authorize: Optional[str],
+    generate_new_token: bool,
+    new_token: Optional[str],
+    tags: tuple,
+    is_paused_upon_creation: bool,
+    user_namespace: Optional[str],
+    max_workers: int,
+    workflow_timeout: Optional[int],
+    worker_pool: Optional[str],
+    target: str,
+    offline: bool,
+) -> None:
+    """Compile the flow; on a user error print `error:`/`hint:` and exit 2, file untouched."""
+    options = CreateOptions(
+        dag_file=file,
+        name=name or getattr(obj, "mfairflow_group_name", None),
+        max_workers=max_workers,
+        workflow_timeout=workflow_timeout,
+        worker_pool=worker_pool,
+        tags=tuple(tags or ()),
+        is_paused_upon_creation=is_paused_upon_creation,
+        namespace=user_namespace,
+        generate_new_token=generate_new_token,
+        new_token=new_token,
+        authorize=authorize,
+        offline=offline,
+        target=target,
+    )
+    try:
+        dag_id = compile_to_file(obj, options)
+    except CompileError as exc:
+        click.secho(exc.render(), err=True, fg="red")
+        sys.exit(EXIT_USER_ERROR)
+    obj.echo(
+        f"DAG *{dag_id}* for flow *{obj.flow.name}* written to *{file}* "
+        f"(target {options.target}).",
+        bold=True,
+    )
+
+
+def compile_to_file(obj, options: CreateOptions) -> str:
+    """Analyze, render and atomically write the DAG file; return the DAG id."""
+    from metaflow.util import get_username
+
+    from .analyzer import FlowContext, analyze_flow
+    from .deploy import make_deployment, resolve_dag_name
+    from .render import render_dag, write_atomically
+
+    _check_dag_path(options.dag_file)
+    ctx = FlowContext(
+        flow=obj.flow,
+        graph=obj.graph,
+        flow_datastore=obj.flow_datastore,
+        metadata=obj.metadata,
+        environment=obj.environment,
+        flow_file=sys.argv[0],
+        username=get_username(),
+    )
+    dag_id, prefix, is_project = resolve_dag_name(ctx.flow_name, options.name)
+    # Validate before anything is written to the datastore (token, code package).
+    from .analyzer import Deployment
+
+    analyze_flow(ctx, options, dag_id, Deployment("validation", None, None))
+    deployment = make_deployment(obj, ctx, options, dag_id, prefix, is_project)
+    spec = analyze_flow(ctx, options, dag_id, deployment)
+    source = render_dag(spec)
+    write_atomically(options.dag_file, source)
+    obj.echo(f"The namespace of this production flow is production:{deployment.production_token}")
+    return dag_id
+
+
+def _check_dag_path(path: str) -> None:
+    if os.path.abspath(sys.argv[0]) == os.path.abspath(path):
+        raise CompileError(
+            "the DAG file name is the same as the flow file name",
+            hint="pass another file name, e.g. my_flow_dag.py",
+        )
+    if not path.endswith(".py"):
+        raise CompileError(
+            f"the DAG file {path!r} does not end in .py; Airflow only loads .py files",
+            hint="name the DAG file like my_dag.py",
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CompileError(
+            f"the folder {folder!r} of the DAG file does not exist",
+            hint="create the folder first, or write the DAG elsewhere",
+        )

@@ -1,0 +1,162 @@
+"""Deploy-time decisions that touch the datastore: DAG name, production token, code package."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from hashlib import sha1
+from io import BytesIO
+from typing import Callable, Optional
+
+from .analyzer import Deployment, FlowContext
+from .errors import CompileError
+from .options import CreateOptions
+
+TOKEN_STORAGE_ROOT = "mf.airflow"
+_VALID_NAME = re.compile(r"^[a-zA-Z0-9_.-]+$")
+
+
+def resolve_dag_name(flow_name: str, name: Optional[str]) -> tuple[str, str, bool]:
+    """The DAG id, the production-token prefix and whether the flow uses @project."""
+    from metaflow import current
+
+    project = current.get("project_name")
+    if project:
+        if name:
+            raise CompileError(
+                "--name is not supported for flows with @project",
+                hint="the DAG name follows the project and branch; use --branch instead",
+            )
+        dag_name = current.project_flow_name
+        branch = f"{project}.{current.branch_name}".encode()
+        prefix = "mfprj-" + base64.b32encode(sha1(branch).digest()).decode()[:16]
+        is_project = True
+    else:
+        dag_name = name or flow_name
+        prefix = dag_name
+        is_project = False
+    if not _VALID_NAME.match(dag_name) or len(dag_name) > 250:
+        raise CompileError(
+            f"DAG name {dag_name!r} is not a valid Airflow DAG id",
+            hint="use letters, digits, '_', '-' and '.' only (at most 250 characters)",
+        )
+    return dag_name, prefix.lower(), is_project
+
+
+def resolve_token(
+    ctx: FlowContext,
+    options: CreateOptions,
+    dag_name: str,
+    prefix: str,
+    is_project: bool,
+    echo: Callable[[str], None],
+) -> str:
+    """The production token of this deployment, with the guide's semantics.
+
+    The first deploy generates a token; a redeploy reuses it; --generate-new-token moves to a
+    new namespace; --new-token X uses X; --authorize X proves the right to take over another
+    user's deployment. Offline, nothing is read or written in the datastore: the token is the
+    given one, else the cached one, else the one a first deploy would generate.
+    """
+    from metaflow.plugins.aws.step_functions.production_token import (
+        load_token,
+        new_token,
+        store_token,
+    )
+
+    given = _strip(options.new_token)
+    if given and is_project:
+        raise CompileError(
+            "--new-token is not supported for flows with @project",
+            hint="use --generate-new-token to start a new namespace",
+        )
+    if options.offline:
+        return given or _strip(options.authorize) or load_token(prefix) or new_token(prefix)
+
+    previous = existing_deployment(ctx, dag_name)
+    prev_token = None
+    if previous is not None:
+        prev_user, prev_token = previous
+        authorize = _strip(options.authorize) or load_token(prefix)
+        if prev_user != ctx.username and authorize != prev_token:
+            raise CompileError(
+                f"the DAG {dag_name!r} was deployed by the user {prev_user!r}; you need their "
+                "production token to deploy a new version",
+                hint="ask them for the token, then run: airflow create --authorize TOKEN "
+                "(needed only once; it is cached)",
+            )
+    if given:
+        token = given
+        save_deployment(ctx, dag_name, token)
+        echo(f"Using the given token, {token}.")
+    elif prev_token is None or options.generate_new_token:
+        token = new_token(prefix, prev_token)
+        if token is None:
+            raise CompileError(
+                "--generate-new-token cannot continue after a token given with --new-token",
+                hint="use --new-token NEW_TOKEN to move to a new namespace",
+            )
+        save_deployment(ctx, dag_name, token)
+        echo("A new production token was generated.")
+    else:
+        token = prev_token
+    store_token(prefix, token)
+    return token
+
+
+def existing_deployment(ctx: FlowContext, dag_name: str) -> Optional[tuple[str, str]]:
+    """(owner, token) of the deployment recorded in the datastore, or None."""
+    backend = ctx.flow_datastore._storage_impl
+    path = f"{TOKEN_STORAGE_ROOT}/{dag_name}"
+    if not backend.is_file([path])[0]:
+        return None
+    with backend.load_bytes([path]) as results:
+        for _, local_path, _ in results:
+            if local_path is not None:
+                with open(local_path) as handle:
+                    data = json.load(handle)
+                return data["owner"], data["production_token"]
+    return None
+
+
+def save_deployment(ctx: FlowContext, dag_name: str, token: str) -> None:
+    """Record the owner and token of a deployment next to the DAG name in the datastore."""
+    payload = json.dumps({"production_token": token, "owner": ctx.username}).encode()
+    ctx.flow_datastore._storage_impl.save_bytes(
+        [(f"{TOKEN_STORAGE_ROOT}/{dag_name}", BytesIO(payload))], overwrite=True
+    )
+
+
+def code_package(obj, ctx: FlowContext, offline: bool) -> tuple[str, str]:
+    """Package the flow's code as Metaflow does; upload it unless offline. (url, sha)"""
+    from metaflow.package import MetaflowPackage
+
+    package = MetaflowPackage(
+        ctx.flow, ctx.environment, obj.echo, suffixes=obj.package_suffixes
+    )
+    blob = package.blob
+    blob = blob.getvalue() if isinstance(blob, BytesIO) else bytes(blob)
+    store = ctx.flow_datastore.ca_store
+    if offline:
+        sha = sha1(blob).hexdigest()
+        impl = store._storage_impl
+        return impl.full_uri(impl.path_join(store._prefix, sha[:2], sha)), sha
+    url, sha = ctx.flow_datastore.save_data([blob], len_hint=1)[0]
+    return url, sha
+
+
+def make_deployment(obj, ctx: FlowContext, options: CreateOptions, dag_name: str, prefix: str,
+                    is_project: bool) -> Deployment:
+    """Token and code package for this deploy (no code package for the local target)."""
+    token = resolve_token(ctx, options, dag_name, prefix, is_project, obj.echo)
+    if options.target == "local":
+        return Deployment(production_token=token, code_package_url=None, code_package_sha=None)
+    url, sha = code_package(obj, ctx, options.offline)
+    return Deployment(production_token=token, code_package_url=url, code_package_sha=sha)
+
+
+def _strip(token: Optional[str]) -> Optional[str]:
+    if token and token.startswith("production:"):
+        return token[len("production:"):]
+    return token or None

@@ -1,0 +1,177 @@
+"""The typed, frozen model between the analyzer and the templates.
+
+Plain data only (str, int, float, bool, None, tuples and other model objects), so that a
+template can only lay out what the analyzer decided. Mappings are tuples of (key, value) pairs in
+a fixed order, so that no iteration order can leak into the generated file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Tuple, Union
+
+Scalar = Union[str, int, float, bool, None]
+Pairs = Tuple[Tuple[str, str], ...]
+"""A string-to-string mapping as ordered (key, value) pairs."""
+
+
+class JsonObject(tuple):
+    """A JSON object kept as ordered (key, value) pairs; templates render it as a dict."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True)
+class Toleration:
+    """One Kubernetes toleration of a step's pod."""
+
+    key: Optional[str] = None
+    operator: Optional[str] = None
+    value: Optional[str] = None
+    effect: Optional[str] = None
+    toleration_seconds: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class KubeConnection:
+    """How the KubernetesPodOperator reaches the cluster (METAFLOW_AIRFLOW_KUBERNETES_*)."""
+
+    in_cluster: bool
+    conn_id: Optional[str]
+    cluster_context: Optional[str]
+    config_file: Optional[str]
+    startup_timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class PodSpec:
+    """The pod a step runs in: image, placement, identity and resources."""
+
+    name: str
+    """Pod name prefix, a DNS-1123 label derived from the step name."""
+    image: str
+    namespace: str
+    service_account: Optional[str]
+    cpu: str
+    memory: str
+    disk: str
+    gpu: Optional[int]
+    gpu_vendor: str
+    requests: Pairs
+    """Kubernetes resource requests, e.g. (("cpu", "1"), ("memory", "4096M"))."""
+    limits: Pairs
+    secrets: Tuple[str, ...]
+    """Names of Kubernetes secrets whose keys become environment variables."""
+    node_selector: Pairs
+    tolerations: Tuple[Toleration, ...]
+    labels: Pairs
+    annotations: Pairs
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A Metaflow Parameter as an Airflow DAG param."""
+
+    name: str
+    default: object
+    """A JSON-compatible value (str, int, float, bool, None, lists and dicts as tuples/pairs)."""
+    type: str
+    """JSON-schema type of the Airflow Param: string, integer, number, boolean, object, array."""
+    description: Optional[str]
+    env_var: str
+    """Environment variable through which Metaflow's `init` command reads the value."""
+
+
+@dataclass(frozen=True)
+class SensorSpec:
+    """An Airflow sensor that must succeed before the start step runs."""
+
+    kind: str
+    """``s3_key`` or ``external_task``."""
+    task_id: str
+    var: str
+    """Python variable name of the sensor in the DAG file."""
+    args: Tuple[Tuple[str, object], ...]
+    """Operator keyword arguments in a fixed order (values are plain data)."""
+    execution_delta_s: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One Metaflow step as one Airflow task."""
+
+    task_id: str
+    var: str
+    """Python variable name of the task in the DAG file."""
+    step: str
+    kind: str
+    """Metaflow node type: start, linear, split, join, foreach, end."""
+    doc: Optional[str]
+    upstream: Tuple[str, ...]
+    """Task ids of the steps this step follows."""
+    mapped_over: Optional[str]
+    """Variable of the foreach task whose output this task is mapped over, or None."""
+    pushes_xcom: bool
+    """True for a foreach step: its output lists one argument list per split."""
+    commands: Tuple[str, ...]
+    """Metaflow sub-commands run in order (shell words, quoted and safe for Airflow Jinja)."""
+    env: Pairs
+    """Step-specific environment variables (on top of the DAG's common environment)."""
+    retries: int
+    retry_delay_s: Optional[int]
+    execution_timeout_s: Optional[int]
+    pod: Optional[PodSpec]
+    """The pod for the kubernetes target; None for the local target."""
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    """How every task starts Metaflow: the command prefix, shared environment and bootstrap."""
+
+    metaflow: str
+    """Shell words that run the flow file with its top-level options."""
+    common_env: Pairs
+    bootstrap: Tuple[str, ...]
+    """Shell commands that fetch and unpack the code package (kubernetes target)."""
+    flow_dir: Optional[str]
+    """Directory the local target runs the flow in; None for the kubernetes target."""
+    code_package_url: Optional[str]
+    code_package_sha: Optional[str]
+    production_token: str
+    datastore: str
+    datastore_root: str
+    metadata: str
+    kube: Optional[KubeConnection]
+
+
+@dataclass(frozen=True)
+class DagSpec:
+    """The whole DAG file: DAG arguments, sensors, tasks and their dependencies."""
+
+    dag_id: str
+    flow_name: str
+    flow_file: str
+    target: str
+    """``kubernetes`` (KubernetesPodOperator) or ``local`` (steps run as local processes)."""
+    description: Optional[str]
+    doc_md: Optional[str]
+    owner: str
+    schedule: Optional[str]
+    dagrun_timeout_s: Optional[int]
+    max_active_tasks: int
+    pool: Optional[str]
+    tags: Tuple[str, ...]
+    is_paused_upon_creation: bool
+    params: Tuple[ParamSpec, ...]
+    sensors: Tuple[SensorSpec, ...]
+    tasks: Tuple[TaskSpec, ...]
+    edges: Tuple[Tuple[str, str], ...]
+    """(upstream variable, downstream variable) pairs, sensors first, in graph order."""
+    runtime: RuntimeSpec
+    generator: str = field(default="mfairflow")
+    """Name and version of the generator, written in the file's header."""
+
+    @property
+    def has_foreach(self) -> bool:
+        """True when some task is mapped over a foreach output."""
+        return any(task.mapped_over for task in self.tasks)

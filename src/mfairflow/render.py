@@ -1,0 +1,126 @@
+"""DagSpec → DAG file: Jinja templates, one literal filter, black, compile, atomic write."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .errors import CompileError
+from .model import DagSpec, JsonObject
+
+PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+SOURCE_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+ENTRY_TEMPLATE = "dag.py.jinja"
+
+
+def template_dirs(extra: Sequence[str] = ()) -> list[str]:
+    """Template folders in search order: the organization's first, the packaged ones last."""
+    packaged = PACKAGE_TEMPLATES if PACKAGE_TEMPLATES.is_dir() else SOURCE_TEMPLATES
+    return [*map(str, extra), str(packaged)]
+
+
+def py_literal(value: object) -> str:
+    """Python source for a plain value: the only way a value enters the generated file.
+
+    Strings go through ``repr`` (always a valid, exact literal), tuples and lists become list
+    literals, ``JsonObject`` and dicts become dict literals. Anything else is a bug in the
+    analyzer and fails loudly rather than writing text into the source.
+    """
+    if value is None or isinstance(value, (bool, int, str)):
+        return repr(value)
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return repr(value)
+        return f"float({repr(str(value))})"
+    if isinstance(value, JsonObject):
+        return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in value) + "}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(py_literal(v) for v in value) + "]"
+    raise TypeError(f"no Python literal for {type(value).__name__}: {value!r}")
+
+
+def py_dict(pairs: Sequence[tuple[str, object]]) -> str:
+    """Python dict literal for ordered (key, value) pairs."""
+    return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in pairs) + "}"
+
+
+def make_environment(template_dir: Sequence[str] = ()):
+    """The Jinja environment: organization templates first, strict about undefined names."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(template_dirs(template_dir)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["py"] = py_literal
+    env.filters["pydict"] = py_dict
+    return env
+
+
+def render_dag(spec: DagSpec, template_dir: Sequence[str] = ()) -> str:
+    """The formatted, compiled-checked source of the DAG file."""
+    import jinja2
+
+    try:
+        text = make_environment(template_dir).get_template(ENTRY_TEMPLATE).render(dag=spec)
+    except jinja2.TemplateError as exc:
+        raise CompileError(
+            f"template error: {exc}",
+            hint="fix the template (an organization override, if --template-dir is used)",
+        ) from None
+    source = format_source(text)
+    try:
+        compile(source, spec.dag_id + ".py", "exec")
+    except SyntaxError as exc:  # pragma: no cover - black has already parsed it
+        raise CompileError(f"generated DAG does not compile: {exc}", hint="report this") from None
+    return source
+
+
+def format_source(text: str) -> str:
+    """Format rendered text with black (in process); a syntax error is a template bug."""
+    import black
+
+    try:
+        return black.format_str(text, mode=black.Mode(line_length=88))
+    except black.InvalidInput as exc:
+        raise CompileError(
+            f"the rendered DAG is not valid Python: {exc}",
+            hint="fix the template (an organization override, if --template-dir is used)",
+        ) from None
+
+
+def write_atomically(path: str, content: str) -> None:
+    """Write ``content`` to ``path`` so that readers see the old file or the new one, never half.
+
+    The temporary file sits in the same folder (same filesystem, so the rename is atomic) and
+    its name starts with a dot and ends in ``.tmp``: Airflow's DAG processor skips files that
+    do not end in ``.py``.
+    """
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        mode: Optional[int] = None
+        if target.exists():
+            mode = target.stat().st_mode & 0o7777
+        os.chmod(tmp, mode if mode is not None else 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
