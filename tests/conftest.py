@@ -1,0 +1,102 @@
+"""Shared fixtures: compile a flow the way a user does, in a clean, deterministic environment."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOWS = ROOT / "tests" / "flows"
+SNAPSHOTS = ROOT / "snapshots"
+TEST_S3_ROOT = "s3://mfairflow-test/metaflow"
+
+
+def clean_env(tmp: Path, extra: Optional[dict] = None) -> dict:
+    """Process environment without the caller's Metaflow/Airflow settings, fixed user."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("METAFLOW_", "AIRFLOW", "MFAIRFLOW_"))
+    }
+    mfhome = tmp / "mfhome"
+    mfhome.mkdir(exist_ok=True)
+    env.update(
+        {
+            "USER": "tester",
+            "LOGNAME": "tester",
+            "METAFLOW_USER": "tester",
+            "METAFLOW_HOME": str(mfhome),
+            "METAFLOW_DEFAULT_DATASTORE": "s3",
+            "METAFLOW_DATASTORE_SYSROOT_S3": TEST_S3_ROOT,
+            "METAFLOW_DEFAULT_METADATA": "local",
+            "PYTHONHASHSEED": "0",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Compiled:
+    """The result of one `python flow.py airflow create` run."""
+
+    proc: subprocess.CompletedProcess
+    dag_path: Path
+    flow_path: Path
+
+    @property
+    def source(self) -> str:
+        return self.dag_path.read_text()
+
+
+def compile_flow(
+    flow: Path | str,
+    tmp: Path,
+    *args: str,
+    env: Optional[dict] = None,
+    dag_name: Optional[str] = None,
+    top_level: tuple[str, ...] = (),
+    offline: bool = True,
+    flow_text: Optional[str] = None,
+) -> Compiled:
+    """Copy a flow into its own folder and compile it; returns the process and paths.
+
+    The flow's folder holds only the flow file, so that the code package (and its content
+    address in the DAG) depends on the flow alone.
+    """
+    flow = Path(flow)
+    flow_dir = tmp / f"flow_{flow.stem}"
+    flow_dir.mkdir(parents=True, exist_ok=True)
+    flow_path = flow_dir / flow.name
+    if flow_text is not None:
+        flow_path.write_text(flow_text)
+    else:
+        shutil.copy(flow, flow_path)
+    out_dir = tmp / "dags"
+    out_dir.mkdir(exist_ok=True)
+    dag_path = out_dir / (dag_name or f"{flow.stem}_dag.py")
+    cmd = [sys.executable, flow_path.name, *top_level, "airflow", "create", str(dag_path)]
+    if offline:
+        cmd.append("--offline")
+    cmd.extend(args)
+    proc = subprocess.run(
+        cmd, cwd=flow_dir, env=clean_env(tmp, env), capture_output=True, text=True, timeout=300
+    )
+    return Compiled(proc=proc, dag_path=dag_path, flow_path=flow_path)
+
+
+@pytest.fixture
+def compile_in(tmp_path):
+    """compile_in(flow, *args, **kw) → Compiled, using a fresh temporary folder."""
+
+    def run(flow, *args, **kwargs):
+        return compile_flow(flow, tmp_path, *args, **kwargs)
+
+    return run
