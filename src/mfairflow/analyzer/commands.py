@@ -4,7 +4,8 @@ Run id and task ids are derived deterministically, so that a task can name its p
 paths without asking Airflow for them:
   * Metaflow run id: ``airflow-`` + 12 hex digits of md5(dag id + "-" + Airflow run id), computed
     by the ``metaflow_run_id`` macro of the generated DAG;
-  * task id: ``0`` for an unmapped step, the map index for a foreach body;
+  * task id: ``t-0`` for an unmapped step, ``t-<map index>`` for a foreach body (never
+    numeric: Metaflow's metadata providers register only non-numeric task ids on their own);
   * the parameters task: ``<run>/_parameters/params``.
 A foreach step pushes one argument list per split (``["--split-index", "i"]``) as its XCom
 return value; the body is mapped over it and the join lists ``0..n-1`` from its length.
@@ -22,6 +23,8 @@ from .context import FlowContext
 RUN_ID = "{{ metaflow_run_id(run_id) }}"
 RETRY_COUNT = "{{ ti.try_number - 1 }}"
 MAP_INDEX = "{{ ti.map_index }}"
+UNMAPPED_TASK_ID = "t-0"
+MAPPED_TASK_ID = "t-" + MAP_INDEX
 PARAMS_TASK_ID = "params"
 XCOM_DECORATOR = "mfairflow_internal"
 
@@ -89,7 +92,7 @@ def step_commands(
         "step",
         shell_word(step),
         f"--run-id {RUN_ID}",
-        f"--task-id {MAP_INDEX if is_mapped else '0'}",
+        f"--task-id {MAPPED_TASK_ID if is_mapped else UNMAPPED_TASK_ID}",
         f"--retry-count {RETRY_COUNT}",
         f"--max-user-code-retries {user_code_retries}",
         f"--input-paths {input_paths}",
@@ -110,8 +113,9 @@ def _input_paths(ctx: FlowContext, node) -> str:
         foreach = node.split_parents[-1]
         body = parents[0]
         count = f"ti.xcom_pull(task_ids={foreach!r}) | length"
-        return f"{RUN_ID}/{body}/:{{{{ range({count}) | join(',') }}}}"
-    return ",".join(f"{RUN_ID}/{parent}/0" for parent in _ordered_parents(ctx, node, parents))
+        # Metaflow's compressed form: common prefix, ':', comma-separated suffixes.
+        return f"{RUN_ID}/{body}/t-:{{{{ range({count}) | join(',') }}}}"
+    return ",".join(f"{RUN_ID}/{parent}/{UNMAPPED_TASK_ID}" for parent in _ordered_parents(ctx, node, parents))
 
 
 def _ordered_parents(ctx: FlowContext, node, parents: list[str]) -> list[str]:
@@ -143,7 +147,7 @@ def task_env(
                 expression += " | tojson"
             env[param.env_var] = "{{ " + expression + " }}"
     if target == "kubernetes":
-        task_id = MAP_INDEX if is_mapped else "0"
+        task_id = MAPPED_TASK_ID if is_mapped else UNMAPPED_TASK_ID
         env["MF_PATHSPEC"] = f"{ctx.flow_name}/{RUN_ID}/{step}/{task_id}"
         env["MF_ATTEMPT"] = RETRY_COUNT
     return tuple(env.items())
