@@ -1,0 +1,45 @@
+"""Print one Metaflow run as JSON: its steps, tasks (by split index) and user artifacts.
+
+Usage: python metaflow_probe.py NAMESPACE|- FLOW [RUN_ID]   (latest run when RUN_ID is omitted)
+Run it in the flow's folder, so that the local metadata and datastore are found.
+"""
+
+import json
+import sys
+
+from metaflow import Flow, Run, namespace
+
+
+def main() -> None:
+    ns, flow = sys.argv[1], sys.argv[2]
+    namespace(None if ns == "-" else ns)
+    run = Run(f"{flow}/{sys.argv[3]}") if len(sys.argv) > 3 else Flow(flow).latest_run
+    steps = {}
+    for step in run:
+        tasks = []
+        for task in step:
+            artifacts = {
+                art.id: repr(art.data)
+                for art in task
+                if not art.id.startswith("_") and art.id != "name"
+            }
+            tasks.append({"index": task.index, "id": task.id, "artifacts": artifacts})
+        tasks.sort(key=lambda t: (t["index"] is not None, t["index"] or 0))
+        steps[step.id] = tasks
+    print(
+        json.dumps(
+            {
+                "pathspec": run.pathspec,
+                "successful": run.successful,
+                "finished": run.finished,
+                "user_tags": sorted(run.user_tags),
+                "system_tags": sorted(run.system_tags),
+                "steps": steps,
+            },
+            sort_keys=True,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

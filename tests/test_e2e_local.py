@@ -1,0 +1,209 @@
+"""Generated DAGs run end to end in real Airflow 3 (`airflow dags test`, SQLite), --target local.
+
+Each flow is compiled with `--target local`, run by Airflow, and its Metaflow run is compared,
+artifact by artifact, with `python flow.py run` of the same flow.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, clean_env
+
+E2E_FLOWS = ROOT / "tests" / "e2e_flows"
+PROBE = ROOT / "tests" / "metaflow_probe.py"
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+pytestmark = pytest.mark.e2e
+
+
+class LocalAirflow:
+    """An Airflow 3 installation in a temporary folder, with a migrated SQLite database."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.dags = home / "dags"
+        self.dags.mkdir(parents=True)
+        self.env = clean_env(
+            home,
+            {
+                "AIRFLOW_HOME": str(home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "METAFLOW_DEFAULT_DATASTORE": "local",
+            },
+        )
+        self.env.pop("METAFLOW_DATASTORE_SYSROOT_S3", None)
+        subprocess.run(
+            [AIRFLOW, "db", "migrate"], env=self.env, check=True, capture_output=True, timeout=300
+        )
+
+    def deploy(self, flow_file: str, *args: str) -> "Deployed":
+        """Copy the flow into its own folder and compile it into the DAGs folder."""
+        source = E2E_FLOWS / flow_file
+        flow_dir = self.home / "flows" / source.stem
+        flow_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, flow_dir / source.name)
+        dag_file = self.dags / f"{source.stem}_dag.py"
+        proc = subprocess.run(
+            [sys.executable, source.name, "airflow", "create", str(dag_file), "--target",
+             "local", *args],
+            cwd=flow_dir, env=self.env, capture_output=True, text=True, timeout=300,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        token = re.search(r"production:(\S+)", proc.stdout + proc.stderr).group(1)
+        dag_id = re.search(r"^DAG_ID = \"(.+)\"$", dag_file.read_text(), re.M).group(1)
+        return Deployed(self, flow_dir, source.name, dag_file, dag_id, token)
+
+
+class Deployed:
+    """One compiled flow: run it in Airflow, run it locally, read its Metaflow runs."""
+
+    def __init__(self, airflow, flow_dir, flow_name, dag_file, dag_id, token):
+        self.airflow, self.flow_dir, self.flow_file = airflow, flow_dir, flow_name
+        self.dag_file, self.dag_id, self.token = dag_file, dag_id, token
+
+    def dags_test(self, conf: dict | None = None) -> tuple[int, str, float]:
+        cmd = [AIRFLOW, "dags", "test", self.dag_id, "-f", str(self.dag_file)]
+        if conf is not None:
+            cmd += ["--conf", json.dumps(conf)]
+        started = time.monotonic()
+        proc = subprocess.run(
+            cmd, env=self.airflow.env, capture_output=True, text=True, timeout=600
+        )
+        return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
+
+    def local_run(self, *args: str) -> str:
+        run_id_file = self.flow_dir / "local_run_id"
+        proc = subprocess.run(
+            [sys.executable, self.flow_file, "run", "--run-id-file", str(run_id_file), *args],
+            cwd=self.flow_dir, env=self.airflow.env, capture_output=True, text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return run_id_file.read_text().strip()
+
+    def probe(self, run_id: str | None = None, namespace: str | None = None) -> dict:
+        ns = namespace or f"production:{self.token}"
+        cmd = [sys.executable, str(PROBE), ns, self.flow_name]
+        if run_id:
+            cmd.append(run_id)
+        proc = subprocess.run(
+            cmd, cwd=self.flow_dir, env=self.airflow.env, capture_output=True, text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return json.loads(proc.stdout)
+
+    @property
+    def flow_name(self) -> str:
+        return re.search(r'^FLOW_NAME = "(.+)"$', self.dag_file.read_text(), re.M).group(1)
+
+
+def artifacts(run: dict) -> dict:
+    """step → list of (split index, artifacts), the part two runs of one flow must share."""
+    return {
+        step: [(task["index"], task["artifacts"]) for task in tasks]
+        for step, tasks in run["steps"].items()
+    }
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory):
+    return LocalAirflow(tmp_path_factory.mktemp("airflow-home"))
+
+
+@pytest.mark.parametrize(
+    "flow_file",
+    ["linear_flow.py", "branch_flow.py", "nested_branch_flow.py", "foreach_flow.py",
+     "foreach_strings_flow.py"],
+)
+def test_dag_run_matches_local_run(airflow, flow_file):
+    deployed = airflow.deploy(flow_file, "--tag", "e2e")
+    code, log, _ = deployed.dags_test()
+    assert code == 0, log[-5000:]
+    in_airflow = deployed.probe()
+    assert in_airflow["successful"], in_airflow
+    assert f"production:{deployed.token}" in in_airflow["system_tags"]
+    assert "e2e" in in_airflow["user_tags"]
+    assert in_airflow["pathspec"].split("/")[1].startswith("airflow-")
+    local = deployed.probe(run_id=deployed.local_run(), namespace="-")
+    assert artifacts(in_airflow) == artifacts(local)
+
+
+def test_foreach_maps_ten_tasks_and_join_sees_them_in_order(airflow):
+    deployed = airflow.deploy("foreach_flow.py")
+    code, log, _ = deployed.dags_test()
+    assert code == 0, log[-5000:]
+    assert len(re.findall(r"\[DAG TEST\] end task task_id=process map_index=\d", log)) == 10
+    run = deployed.probe()
+    assert [t["index"] for t in run["steps"]["process"]] == list(range(10))
+    assert [t["id"] for t in run["steps"]["process"]] == [f"t-{i}" for i in range(10)]
+    join = run["steps"]["join"][0]["artifacts"]
+    assert join["results"] == repr([i * 2 for i in range(10)])
+    assert join["positions"] == repr(list(range(10)))
+
+
+def test_parameters_defaults_and_overrides(airflow):
+    deployed = airflow.deploy("params_flow.py")
+    code, log, _ = deployed.dags_test()
+    assert code == 0, log[-5000:]
+    defaults = deployed.probe()["steps"]["start"][0]["artifacts"]
+    local = deployed.probe(run_id=deployed.local_run(), namespace="-")
+    assert defaults == local["steps"]["start"][0]["artifacts"]
+    assert defaults["types"] == repr(
+        {"count": "int", "rate": "float", "label": "str", "flag": "bool", "config": "dict"}
+    )
+
+    conf = {"count": 7, "rate": 1.25, "label": "it's {{ x }} \"q\"", "flag": True,
+            "config": {"depth": 5, "names": []}}
+    code, log, _ = deployed.dags_test(conf=conf)
+    assert code == 0, log[-5000:]
+    overridden = deployed.probe()["steps"]["start"][0]["artifacts"]
+    assert overridden["seen"] == repr(conf)
+    local = deployed.probe(
+        run_id=deployed.local_run(
+            "--count", "7", "--rate", "1.25", "--label", conf["label"], "--flag", "True",
+            "--config", json.dumps(conf["config"]),
+        ),
+        namespace="-",
+    )
+    assert overridden == local["steps"]["start"][0]["artifacts"]
+
+
+def test_retry_recovers_from_a_failed_first_attempt(airflow):
+    deployed = airflow.deploy("retry_flow.py")
+    code, log, _ = deployed.dags_test()
+    assert code == 0, log[-5000:]
+    assert "up_for_retry" in log
+    run = deployed.probe()
+    assert run["successful"]
+    assert run["steps"]["flaky"][0]["artifacts"]["attempt"] == "1"
+
+
+def test_failing_step_fails_the_dag_run_and_stops_downstream(airflow):
+    deployed = airflow.deploy("fail_flow.py")
+    code, log, _ = deployed.dags_test()
+    assert code != 0
+    assert "always fails" in log
+    run = deployed.probe()
+    assert not run["successful"]
+    assert "end" not in run["steps"]
+
+
+def test_timeout_kills_the_step(airflow):
+    deployed = airflow.deploy("timeout_flow.py")
+    code, log, elapsed = deployed.dags_test()
+    assert code != 0
+    assert "timed out" in log.lower()
+    assert elapsed < 30 + 25, f"the 30 s sleep was not cut short ({elapsed:.0f} s)"
+    run = deployed.probe()
+    assert "end" not in run["steps"]
