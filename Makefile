@@ -5,7 +5,7 @@ AF2_VENV := .venv-af2
 BIN := $(VENV)/bin
 AIRFLOW3 := apache-airflow>=3.3,<4
 AIRFLOW2 := apache-airflow==2.10.5
-PROVIDERS := apache-airflow-providers-cncf-kubernetes>=10.5 apache-airflow-providers-amazon apache-airflow-providers-standard
+PROVIDERS := 'apache-airflow-providers-cncf-kubernetes>=10.5' apache-airflow-providers-amazon apache-airflow-providers-standard
 EXAMPLE := examples/my_flow.py
 OUT := out
 
