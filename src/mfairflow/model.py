@@ -65,7 +65,9 @@ class PodSpec:
     node_selector: Pairs
     tolerations: Tuple[Toleration, ...]
     labels: Pairs
+    """The step's own labels (every pod also carries RuntimeSpec.pod_labels)."""
     annotations: Pairs
+    """The step's own annotations (every pod also carries RuntimeSpec.pod_annotations)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,10 @@ class RuntimeSpec:
     datastore_root: str
     metadata: str
     kube: Optional[KubeConnection]
+    pod_labels: Pairs
+    """Labels of every pod (Metaflow's system labels)."""
+    pod_annotations: Pairs
+    """Annotations of every pod (production token, owner, flow, project)."""
 
 
 @dataclass(frozen=True)

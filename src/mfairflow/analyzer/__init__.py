@@ -17,7 +17,7 @@ from ..options import CreateOptions
 from .commands import metaflow_prefix, step_commands, task_env
 from .context import FlowContext
 from .params import analyze_params
-from .pods import analyze_pod, sanitize_label_value
+from .pods import analyze_pod, escaped_pairs, system_pod_metadata
 from .schedule import analyze_schedule
 from .sensors import analyze_sensors
 from .validation import check_datastore, check_decorators, check_graph
@@ -139,7 +139,7 @@ def analyze_flow(
         sensors=sensors,
         tasks=tuple(tasks),
         edges=tuple(edges),
-        runtime=_runtime(ctx, options, deployment),
+        runtime=_runtime(ctx, options, deployment, system_labels, system_annotations),
         generator=f"mfairflow {__version__}",
     )
 
@@ -220,28 +220,19 @@ def _first_line(doc: Optional[str]) -> Optional[str]:
 def _system_metadata(ctx: FlowContext, token: str) -> tuple[dict, dict]:
     from metaflow import current
 
-    labels = {
-        "app": "metaflow",
-        "app.kubernetes.io/name": "metaflow-task",
-        "app.kubernetes.io/part-of": "metaflow",
-    }
-    creator = sanitize_label_value(ctx.username)
-    if creator:
-        labels["app.kubernetes.io/created-by"] = creator
-    annotations = {
-        "metaflow/production_token": token,
-        "metaflow/owner": ctx.username,
-        "metaflow/user": ctx.username,
-        "metaflow/flow_name": ctx.flow_name,
-    }
+    project = None
     if current.get("project_name"):
-        annotations["metaflow/project_name"] = current.project_name
-        annotations["metaflow/branch_name"] = current.branch_name
-        annotations["metaflow/project_flow_name"] = current.project_flow_name
-    return labels, annotations
+        project = (current.project_name, current.branch_name, current.project_flow_name)
+    return system_pod_metadata(ctx.username, ctx.flow_name, token, project)
 
 
-def _runtime(ctx: FlowContext, options: CreateOptions, deployment: Deployment) -> RuntimeSpec:
+def _runtime(
+    ctx: FlowContext,
+    options: CreateOptions,
+    deployment: Deployment,
+    pod_labels: dict,
+    pod_annotations: dict,
+) -> RuntimeSpec:
     datastore = ctx.flow_datastore.TYPE
     root = ctx.flow_datastore.datastore_root
     if options.target == "local":
@@ -263,6 +254,8 @@ def _runtime(ctx: FlowContext, options: CreateOptions, deployment: Deployment) -
             datastore_root=root,
             metadata=ctx.metadata.TYPE,
             kube=None,
+            pod_labels=(),
+            pod_annotations=(),
         )
     return RuntimeSpec(
         metaflow=metaflow_prefix(ctx, options.target, root, None),
@@ -276,6 +269,8 @@ def _runtime(ctx: FlowContext, options: CreateOptions, deployment: Deployment) -
         datastore_root=root,
         metadata=ctx.metadata.TYPE,
         kube=_kube_connection(),
+        pod_labels=escaped_pairs(pod_labels),
+        pod_annotations=escaped_pairs(pod_annotations),
     )
 
 

@@ -120,11 +120,15 @@ def analyze_pod(
     if gpu:
         limits[f"{vendor}.com/gpu"] = str(gpu)
     secrets = _secrets(attrs.get("secrets")) + _secrets(KUBERNETES_SECRETS)
-    labels = {**system_labels, **_mapping(attrs.get("labels"), "labels", where)}
-    annotations = {**system_annotations, **_mapping(attrs.get("annotations"), "annotations", where)}
-    for key, value in labels.items():
+    # System labels and annotations win over the step's own (as in Metaflow); the DAG file
+    # holds the system ones once (POD_LABELS, POD_ANNOTATIONS) and each task only its own.
+    labels = _mapping(attrs.get("labels"), "labels", where)
+    labels = {k: v for k, v in labels.items() if k not in system_labels}
+    annotations = _mapping(attrs.get("annotations"), "annotations", where)
+    annotations = {k: v for k, v in annotations.items() if k not in system_annotations}
+    for key, value in {**system_labels, **labels}.items():
         _check_label(key, value, where)
-    for key in annotations:
+    for key in {**system_annotations, **annotations}:
         _check_key(key, "annotation", where)
     node_selector = _mapping(attrs.get("node_selector"), "node_selector", where)
     for key, value in node_selector.items():
@@ -157,11 +161,42 @@ def analyze_pod(
         requests=tuple(resources.items()),
         limits=tuple(limits.items()),
         secrets=tuple(dict.fromkeys(secrets)),
-        node_selector=_escaped_pairs(node_selector),
+        node_selector=escaped_pairs(node_selector),
         tolerations=_tolerations(attrs.get("tolerations"), where),
-        labels=_escaped_pairs(labels),
-        annotations=_escaped_pairs(annotations),
+        labels=escaped_pairs(labels),
+        annotations=escaped_pairs(annotations),
     )
+
+
+def system_pod_metadata(
+    username: str, flow_name: str, token: str, project: Optional[tuple[str, str, str]]
+) -> tuple[dict, dict]:
+    """Labels and annotations every pod carries (Metaflow's own, for its tooling)."""
+    labels = {
+        "app": "metaflow",
+        "app.kubernetes.io/name": "metaflow-task",
+        "app.kubernetes.io/part-of": "metaflow",
+    }
+    creator = sanitize_label_value(username)
+    if creator:
+        labels["app.kubernetes.io/created-by"] = creator
+    annotations = {
+        "metaflow/production_token": token,
+        "metaflow/owner": username,
+        "metaflow/user": username,
+        "metaflow/flow_name": flow_name,
+    }
+    if project:
+        name, branch, project_flow = project
+        annotations["metaflow/project_name"] = name
+        annotations["metaflow/branch_name"] = branch
+        annotations["metaflow/project_flow_name"] = project_flow
+    return labels, annotations
+
+
+def escaped_pairs(mapping: dict) -> tuple[tuple[str, str], ...]:
+    """(key, value) pairs of a string mapping, each safe for Airflow's templating."""
+    return tuple((airflow_literal(k), airflow_literal(v)) for k, v in mapping.items())
 
 
 def sanitize_label_value(value: str) -> str:
@@ -273,10 +308,6 @@ def _check_label(key: str, value: str, where: dict) -> None:
             "letter or digit; put free text in annotations instead",
             **where,
         )
-
-
-def _escaped_pairs(mapping: dict) -> tuple[tuple[str, str], ...]:
-    return tuple((airflow_literal(k), airflow_literal(v)) for k, v in mapping.items())
 
 
 def _tolerations(value, where: dict) -> tuple[Toleration, ...]:
