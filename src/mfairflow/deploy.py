@@ -128,12 +128,23 @@ def save_deployment(ctx: FlowContext, dag_name: str, token: str) -> None:
     )
 
 
-def code_package(obj, ctx: FlowContext, offline: bool) -> tuple[str, str]:
-    """Package the flow's code as Metaflow does; upload it unless offline. (url, sha)"""
+def code_package(obj, ctx: FlowContext, offline: bool, dag_file: str) -> tuple[str, str]:
+    """Package the flow's code as Metaflow does; upload it unless offline. (url, sha)
+
+    The DAG file itself is left out: a DAG written next to the flow (as the guide does) must
+    not change the next deploy's code package, or no two deploys would agree.
+    """
+    import os
+
     from metaflow.package import MetaflowPackage
 
+    dag_path = os.path.realpath(dag_file)
     package = MetaflowPackage(
-        ctx.flow, ctx.environment, obj.echo, suffixes=obj.package_suffixes
+        ctx.flow,
+        ctx.environment,
+        obj.echo,
+        suffixes=obj.package_suffixes,
+        user_code_filter=lambda path: os.path.realpath(path) != dag_path,
     )
     blob = package.blob
     blob = blob.getvalue() if isinstance(blob, BytesIO) else bytes(blob)
@@ -152,7 +163,7 @@ def make_deployment(obj, ctx: FlowContext, options: CreateOptions, dag_name: str
     token = resolve_token(ctx, options, dag_name, prefix, is_project, obj.echo)
     if options.target == "local":
         return Deployment(production_token=token, code_package_url=None, code_package_sha=None)
-    url, sha = code_package(obj, ctx, options.offline)
+    url, sha = code_package(obj, ctx, options.offline, options.dag_file)
     return Deployment(production_token=token, code_package_url=url, code_package_sha=sha)
 
 
