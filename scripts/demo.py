@@ -47,8 +47,11 @@ def main(example: str, out: str) -> int:
         "METAFLOW_DEFAULT_DATASTORE": "s3",
         "METAFLOW_DATASTORE_SYSROOT_S3": "s3://example-bucket/metaflow",
     }
-    run([sys.executable, example_path.name, "airflow", "create", str(k8s_dag), "--offline"],
-        cwd=work, env=offline_env)
+    run(
+        [sys.executable, example_path.name, "airflow", "create", str(k8s_dag), "--offline"],
+        cwd=work,
+        env=offline_env,
+    )
     print(f"\n==> Kubernetes DAG for {example}: {k8s_dag.relative_to(ROOT)}")
 
     # 2. The demo flow as a local DAG, run by Airflow itself.
@@ -56,14 +59,31 @@ def main(example: str, out: str) -> int:
     demo_dir.mkdir()
     shutil.copy(ROOT / "examples" / "demo_flow.py", demo_dir / "demo_flow.py")
     local_dag = dags / "demo_dag.py"
-    run([sys.executable, "demo_flow.py", "airflow", "create", str(local_dag), "--target", "local",
-         "--tag", "demo"], cwd=demo_dir, env=env)
+    run(
+        [
+            sys.executable,
+            "demo_flow.py",
+            "airflow",
+            "create",
+            str(local_dag),
+            "--target",
+            "local",
+            "--tag",
+            "demo",
+        ],
+        cwd=demo_dir,
+        env=env,
+    )
     print(f"==> Local DAG: {local_dag.relative_to(ROOT)}")
     airflow = str(Path(sys.executable).with_name("airflow"))
     run([airflow, "db", "migrate"], cwd=out_dir, env=env, quiet=True)
     print("==> airflow dags test DemoFlow (conf: count=4)")
-    run([airflow, "dags", "test", "DemoFlow", "--conf", json.dumps({"count": 4})], cwd=out_dir,
-        env=env, quiet=True)
+    run(
+        [airflow, "dags", "test", "DemoFlow", "--conf", json.dumps({"count": 4})],
+        cwd=out_dir,
+        env=env,
+        quiet=True,
+    )
 
     # 3. What Metaflow recorded.
     code = (
@@ -94,4 +114,6 @@ def run(cmd: list[str], *, cwd: Path, env: dict, quiet: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(*(sys.argv[1:3] if len(sys.argv) > 2 else ("examples/my_flow.py", "out"))))
+    raise SystemExit(
+        main(*(sys.argv[1:3] if len(sys.argv) > 2 else ("examples/my_flow.py", "out")))
+    )

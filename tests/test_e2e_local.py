@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, clean_env
 
 E2E_FLOWS = ROOT / "tests" / "e2e_flows"
@@ -45,10 +44,14 @@ class LocalAirflow:
         )
         self.env.pop("METAFLOW_DATASTORE_SYSROOT_S3", None)
         subprocess.run(
-            [self.airflow, "db", "migrate"], env=self.env, check=True, capture_output=True, timeout=300
+            [self.airflow, "db", "migrate"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=300,
         )
 
-    def deploy(self, flow_file: str, *args: str) -> "Deployed":
+    def deploy(self, flow_file: str, *args: str) -> Deployed:
         """Copy the flow into its own folder and compile it into the DAGs folder."""
         source = E2E_FLOWS / flow_file
         flow_dir = self.home / "flows" / source.stem
@@ -56,9 +59,21 @@ class LocalAirflow:
         shutil.copy(source, flow_dir / source.name)
         dag_file = self.dags / f"{source.stem}_dag.py"
         proc = subprocess.run(
-            [sys.executable, source.name, "airflow", "create", str(dag_file), "--target",
-             "local", *args],
-            cwd=flow_dir, env=self.env, capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                source.name,
+                "airflow",
+                "create",
+                str(dag_file),
+                "--target",
+                "local",
+                *args,
+            ],
+            cwd=flow_dir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         token = re.search(r"production:(\S+)", proc.stdout + proc.stderr).group(1)
@@ -89,7 +104,10 @@ class Deployed:
         run_id_file = self.flow_dir / "local_run_id"
         proc = subprocess.run(
             [sys.executable, self.flow_file, "run", "--run-id-file", str(run_id_file), *args],
-            cwd=self.flow_dir, env=self.airflow.env, capture_output=True, text=True,
+            cwd=self.flow_dir,
+            env=self.airflow.env,
+            capture_output=True,
+            text=True,
             timeout=600,
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -101,7 +119,11 @@ class Deployed:
         if run_id:
             cmd.append(run_id)
         proc = subprocess.run(
-            cmd, cwd=self.flow_dir, env=self.airflow.env, capture_output=True, text=True,
+            cmd,
+            cwd=self.flow_dir,
+            env=self.airflow.env,
+            capture_output=True,
+            text=True,
             timeout=300,
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -127,8 +149,13 @@ def airflow(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "flow_file",
-    ["linear_flow.py", "branch_flow.py", "nested_branch_flow.py", "foreach_flow.py",
-     "foreach_strings_flow.py"],
+    [
+        "linear_flow.py",
+        "branch_flow.py",
+        "nested_branch_flow.py",
+        "foreach_flow.py",
+        "foreach_strings_flow.py",
+    ],
 )
 def test_dag_run_matches_local_run(airflow, flow_file):
     deployed = airflow.deploy(flow_file, "--tag", "e2e")
@@ -167,16 +194,29 @@ def test_parameters_defaults_and_overrides(airflow):
         {"count": "int", "rate": "float", "label": "str", "flag": "bool", "config": "dict"}
     )
 
-    conf = {"count": 7, "rate": 1.25, "label": "it's {{ x }} \"q\"", "flag": True,
-            "config": {"depth": 5, "names": []}}
+    conf = {
+        "count": 7,
+        "rate": 1.25,
+        "label": 'it\'s {{ x }} "q"',
+        "flag": True,
+        "config": {"depth": 5, "names": []},
+    }
     code, log, _ = deployed.dags_test(conf=conf)
     assert code == 0, log[-5000:]
     overridden = deployed.probe()["steps"]["start"][0]["artifacts"]
     assert overridden["seen"] == repr(conf)
     local = deployed.probe(
         run_id=deployed.local_run(
-            "--count", "7", "--rate", "1.25", "--label", conf["label"], "--flag", "True",
-            "--config", json.dumps(conf["config"]),
+            "--count",
+            "7",
+            "--rate",
+            "1.25",
+            "--label",
+            conf["label"],
+            "--flag",
+            "True",
+            "--config",
+            json.dumps(conf["config"]),
         ),
         namespace="-",
     )

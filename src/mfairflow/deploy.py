@@ -157,8 +157,9 @@ def code_package(obj, ctx: FlowContext, offline: bool, dag_file: str) -> tuple[s
     return url, sha
 
 
-def make_deployment(obj, ctx: FlowContext, options: CreateOptions, dag_name: str, prefix: str,
-                    is_project: bool) -> Deployment:
+def make_deployment(
+    obj, ctx: FlowContext, options: CreateOptions, dag_name: str, prefix: str, is_project: bool
+) -> Deployment:
     """Token and code package for this deploy (no code package for the local target)."""
     token = resolve_token(ctx, options, dag_name, prefix, is_project, obj.echo)
     if options.target == "local":
@@ -169,5 +170,5 @@ def make_deployment(obj, ctx: FlowContext, options: CreateOptions, dag_name: str
 
 def _strip(token: Optional[str]) -> Optional[str]:
     if token and token.startswith("production:"):
-        return token[len("production:"):]
+        return token[len("production:") :]
     return token or None

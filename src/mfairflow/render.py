@@ -34,7 +34,7 @@ def py_literal(value: object) -> str:
     if isinstance(value, float):
         if math.isfinite(value):
             return repr(value)
-        return f"float({repr(str(value))})"
+        return f"float({str(value)!r})"
     if isinstance(value, JsonObject):
         return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in value) + "}"
     if isinstance(value, dict):

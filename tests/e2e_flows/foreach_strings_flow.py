@@ -6,7 +6,7 @@ class ForeachStringsFlow(FlowSpec):
 
     @step
     def start(self):
-        self.words = ["alpha", "beta", "gamma", "it's \"quoted\" {{ not jinja }}"]
+        self.words = ["alpha", "beta", "gamma", 'it\'s "quoted" {{ not jinja }}']
         self.next(self.shout, foreach="words")
 
     @step

@@ -158,9 +158,11 @@ def _check_options(options: CreateOptions) -> None:
     for tag in options.tags:
         if not tag or len(tag) > _TAG_MAX:
             raise CompileError(
-                f"--tag {tag[:40]!r}... must be 1 to {_TAG_MAX} characters long"
-                if tag
-                else "--tag cannot be empty",
+                (
+                    f"--tag {tag[:40]!r}... must be 1 to {_TAG_MAX} characters long"
+                    if tag
+                    else "--tag cannot be empty"
+                ),
                 hint=f"Airflow stores DAG tags of at most {_TAG_MAX} characters; shorten it",
             )
     if options.worker_pool is not None and not options.worker_pool.strip():
@@ -244,7 +246,9 @@ def _runtime(
         }
         return RuntimeSpec(
             metaflow=metaflow_prefix(ctx, options.target, root, flow_dir),
-            common_env=tuple((k, airflow_literal(v) if "{{" not in v else v) for k, v in env.items()),
+            common_env=tuple(
+                (k, airflow_literal(v) if "{{" not in v else v) for k, v in env.items()
+            ),
             bootstrap=(),
             flow_dir=flow_dir,
             code_package_url=None,
@@ -283,8 +287,12 @@ def _bootstrap(ctx: FlowContext, deployment: Deployment) -> tuple[str, ...]:
     return tuple(
         ["mkdir -p /tmp/mflog"]
         + [airflow_literal(cmd, whole_field=False) for cmd in commands]
-        + [airflow_literal(cmd, whole_field=False) for cmd in ctx.environment.bootstrap_commands(
-            ctx.graph.start_step, ctx.flow_datastore.TYPE)]
+        + [
+            airflow_literal(cmd, whole_field=False)
+            for cmd in ctx.environment.bootstrap_commands(
+                ctx.graph.start_step, ctx.flow_datastore.TYPE
+            )
+        ]
     )
 
 

@@ -78,8 +78,7 @@ def step_commands(
             f"run_flow init --run-id {RUN_ID} --task-id {PARAMS_TASK_ID} {shell_words(tag_words)}"
         ).rstrip()
         commands.append(
-            "{ run_flow dump --max-value-size=0 "
-            f"{params_path} >/dev/null 2>&1 || {init}; }}"
+            "{ run_flow dump --max-value-size=0 " f"{params_path} >/dev/null 2>&1 || {init}; }}"
         )
         input_paths = params_path
     else:
@@ -115,7 +114,9 @@ def _input_paths(ctx: FlowContext, node) -> str:
         count = f"ti.xcom_pull(task_ids={foreach!r}) | length"
         # Metaflow's compressed form: common prefix, ':', comma-separated suffixes.
         return f"{RUN_ID}/{body}/t-:{{{{ range({count}) | join(',') }}}}"
-    return ",".join(f"{RUN_ID}/{parent}/{UNMAPPED_TASK_ID}" for parent in _ordered_parents(ctx, node, parents))
+    return ",".join(
+        f"{RUN_ID}/{parent}/{UNMAPPED_TASK_ID}" for parent in _ordered_parents(ctx, node, parents)
+    )
 
 
 def _ordered_parents(ctx: FlowContext, node, parents: list[str]) -> list[str]:

@@ -38,8 +38,7 @@ def analyze_params(ctx: FlowContext) -> tuple[ParamSpec, ...]:
         seen.add(name.lower())
         if "default" not in param.kwargs:
             raise CompileError(
-                f"parameter {name!r} has no default value; Airflow needs one for scheduled "
-                "runs",
+                f"parameter {name!r} has no default value; Airflow needs one for scheduled " "runs",
                 hint=f"give it a default: Parameter({name!r}, default=...)",
                 location=location,
             )

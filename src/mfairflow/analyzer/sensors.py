@@ -34,8 +34,13 @@ _KINDS = (
         "airflow_external_task_sensor",
         "external_task",
         "external_task_sensor",
-        ("external_dag_id", "external_task_ids", "allowed_states", "failed_states",
-         "check_existence"),
+        (
+            "external_dag_id",
+            "external_task_ids",
+            "allowed_states",
+            "failed_states",
+            "check_existence",
+        ),
     ),
 )
 _COMMON = ("mode", "timeout", "poke_interval", "exponential_backoff", "soft_fail", "pool")
@@ -142,7 +147,9 @@ def _validate(kind: str, deco_name: str, attrs: dict, location: str) -> None:
                 "pass execution_delta=timedelta(hours=1)",
             )
     if attrs.get("mode") not in ("poke", "reschedule"):
-        raise fail(f"mode {attrs.get('mode')!r} is not 'poke' or 'reschedule'", "use one of the two")
+        raise fail(
+            f"mode {attrs.get('mode')!r} is not 'poke' or 'reschedule'", "use one of the two"
+        )
     for key in ("timeout", "poke_interval"):
         value = attrs.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:

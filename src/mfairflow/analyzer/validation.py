@@ -77,8 +77,7 @@ def check_graph(ctx: FlowContext) -> None:
         if node.type not in ("start", "linear", "split", "join", "foreach", "end"):
             raise CompileError(
                 f"step type {node.type!r} is not supported with Airflow",
-                hint="use linear steps, static branches (self.next(self.a, self.b)) and "
-                "foreach",
+                hint="use linear steps, static branches (self.next(self.a, self.b)) and " "foreach",
                 **where,
             )
 

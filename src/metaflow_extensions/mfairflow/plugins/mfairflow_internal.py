@@ -17,9 +17,7 @@ class MfairflowInternalDecorator(StepDecorator):
 
     name = "mfairflow_internal"
 
-    def task_finished(
-        self, step_name, flow, graph, is_task_ok, retry_count, max_user_code_retries
-    ):
+    def task_finished(self, step_name, flow, graph, is_task_ok, retry_count, max_user_code_retries):
         if not is_task_ok or graph[step_name].type != "foreach":
             return
         splits = [["--split-index", str(i)] for i in range(flow._foreach_num_splits)]

@@ -1,0 +1,200 @@
+"""Real deploys against a real S3 server on loopback (moto_server): code package, tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, compile_flow
+
+BUCKET = "mfairflow-deploy"
+FLOW = ROOT / "examples" / "my_flow.py"
+SECRET = "not-a-real-secret-key-9f8e7d"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """A moto S3 server on 127.0.0.1, with one bucket."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen(
+        [str(server), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        client = s3_client(endpoint)
+        for _ in range(100):
+            try:
+                client.create_bucket(Bucket=BUCKET)
+                break
+            except Exception:  # not listening yet
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("moto_server did not start")
+        yield endpoint
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def s3_client(endpoint: str):
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key=SECRET,
+        region_name="us-east-1",
+    )
+
+
+def deploy_env(endpoint: str, user: str, home: Path) -> dict:
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "METAFLOW_S3_ENDPOINT_URL": endpoint,
+        "METAFLOW_DATASTORE_SYSROOT_S3": f"s3://{BUCKET}/metaflow",
+        "USER": user,
+        "METAFLOW_USER": user,
+        "METAFLOW_HOME": str(home),
+    }
+
+
+class Deployer:
+    """Deploys the guide's flow from one folder as different users."""
+
+    def __init__(self, tmp: Path, endpoint: str) -> None:
+        self.tmp, self.endpoint = tmp, endpoint
+
+    def create(self, user: str, *args: str, offline: bool = False):
+        home = self.tmp / f"home-{user}"
+        home.mkdir(exist_ok=True)
+        return compile_flow(
+            FLOW, self.tmp, *args, env=deploy_env(self.endpoint, user, home), offline=offline
+        )
+
+
+def constant(source: str, name: str) -> str:
+    return re.search(rf'^{name} = "(.*)"$', source, re.M).group(1)
+
+
+def test_first_deploy_uploads_the_code_package_and_records_the_token(tmp_path, s3_endpoint):
+    result = Deployer(tmp_path, s3_endpoint).create("alice")
+    assert result.proc.returncode == 0, result.proc.stderr
+    assert "A new production token was generated" in result.proc.stdout + result.proc.stderr
+    source = result.source
+    token = constant(source, "PRODUCTION_TOKEN")
+    assert token.startswith("myairflowflow-")
+    url = constant(source, "CODE_PACKAGE_URL")
+    assert url.startswith(f"s3://{BUCKET}/metaflow/MyAirflowFlow/data/")
+    client = s3_client(s3_endpoint)
+    key = url.split(f"s3://{BUCKET}/", 1)[1]
+    body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    sha = hashlib.sha1(body).hexdigest()
+    assert url.endswith(f"/{sha[:2]}/{sha}")
+    assert f'"METAFLOW_CODE_SHA": "{sha}"' in source
+    record = client.get_object(Bucket=BUCKET, Key="metaflow/mf.airflow/MyAirflowFlow")
+    assert json.loads(record["Body"].read()) == {"production_token": token, "owner": "alice"}
+    assert SECRET not in source
+    assert f'"METAFLOW_S3_ENDPOINT_URL": "{s3_endpoint}"' in source
+
+
+def test_redeploy_reuses_the_token_and_new_token_options_move_it(tmp_path, s3_endpoint):
+    deployer = Deployer(tmp_path, s3_endpoint)
+    first = constant(deployer.create("alice").source, "PRODUCTION_TOKEN")
+    again = deployer.create("alice")
+    assert again.proc.returncode == 0
+    assert constant(again.source, "PRODUCTION_TOKEN") == first
+    assert "new production token" not in again.proc.stdout + again.proc.stderr
+
+    fresh = deployer.create("alice", "--generate-new-token")
+    second = constant(fresh.source, "PRODUCTION_TOKEN")
+    assert second != first and second.startswith("myairflowflow-")
+    assert f"production:{second}" in fresh.proc.stdout + fresh.proc.stderr
+
+    given = deployer.create("alice", "--new-token", "production:my-own-token")
+    assert constant(given.source, "PRODUCTION_TOKEN") == "my-own-token"
+    assert constant(deployer.create("alice").source, "PRODUCTION_TOKEN") == "my-own-token"
+
+
+def test_another_user_needs_the_token_to_take_over(tmp_path, s3_endpoint):
+    deployer = Deployer(tmp_path, s3_endpoint)
+    alice = deployer.create("alice")
+    token = constant(alice.source, "PRODUCTION_TOKEN")
+    before = alice.dag_path.read_bytes()
+
+    refused = deployer.create("bob")
+    assert refused.proc.returncode == 2
+    assert "deployed by the user 'alice'" in refused.proc.stderr
+    assert "--authorize" in refused.proc.stderr
+    assert "Traceback" not in refused.proc.stderr
+    assert alice.dag_path.read_bytes() == before
+
+    wrong = deployer.create("bob", "--authorize", "not-the-token")
+    assert wrong.proc.returncode == 2
+
+    allowed = deployer.create("bob", "--authorize", token)
+    assert allowed.proc.returncode == 0, allowed.proc.stderr
+    assert constant(allowed.source, "PRODUCTION_TOKEN") == token
+    cached = deployer.create("bob")  # the authorized token is cached for bob
+    assert cached.proc.returncode == 0, cached.proc.stderr
+
+
+def test_offline_render_equals_the_online_deploy(tmp_path, s3_endpoint):
+    deployer = Deployer(tmp_path, s3_endpoint)
+    online = deployer.create("alice")
+    assert online.proc.returncode == 0
+    online_bytes = online.dag_path.read_bytes()
+    offline = deployer.create("alice", offline=True)
+    assert offline.proc.returncode == 0
+    assert offline.dag_path.read_bytes() == online_bytes
+
+
+def pod_defaults(source: str) -> str:
+    return re.search(r"^POD_DEFAULTS = \{(.*?)^\}", source, re.M | re.S).group(1)
+
+
+def test_kubernetes_connection_settings_reach_the_operator(compile_in):
+    default = compile_in(FLOW)
+    assert default.proc.returncode == 0, default.proc.stderr
+    assert '"in_cluster": True' in pod_defaults(default.source)
+    assert '"startup_timeout_seconds": 3600' in pod_defaults(default.source)
+
+    configured = compile_in(
+        FLOW,
+        env={
+            "METAFLOW_AIRFLOW_KUBERNETES_CONN_ID": "my_k8s",
+            "METAFLOW_AIRFLOW_KUBERNETES_KUBECONFIG_CONTEXT": "my-context",
+            "METAFLOW_AIRFLOW_KUBERNETES_KUBECONFIG_FILE": "/etc/kube/config",
+            "METAFLOW_AIRFLOW_KUBERNETES_STARTUP_TIMEOUT_SECONDS": "600",
+            "METAFLOW_KUBERNETES_SECRETS": "global-a,global-b",
+            "METAFLOW_KUBERNETES_SERVICE_ACCOUNT": "metaflow-sa",
+        },
+    )
+    assert configured.proc.returncode == 0, configured.proc.stderr
+    defaults = pod_defaults(configured.source)
+    assert '"in_cluster": False' in defaults
+    assert '"kubernetes_conn_id": "my_k8s"' in defaults
+    assert '"cluster_context": "my-context"' in defaults
+    assert '"config_file": "/etc/kube/config"' in defaults
+    assert '"startup_timeout_seconds": 600' in defaults
+    assert configured.source.count('service_account_name="metaflow-sa"') == 3
+    for secret in ("global-a", "global-b"):
+        assert configured.source.count(f'k8s.V1SecretEnvSource(name="{secret}")') == 3
+
+    in_cluster = compile_in(FLOW, env={"METAFLOW_AIRFLOW_KUBERNETES_CONN_ID": "None"})
+    assert '"in_cluster": True' in pod_defaults(in_cluster.source)
+    assert "kubernetes_conn_id" not in in_cluster.source
