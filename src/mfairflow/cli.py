@@ -16,6 +16,7 @@ from .errors import CompileError
 from .options import TARGETS, CreateOptions
 
 EXIT_USER_ERROR = 2
+EXIT_STALE = 1
 
 
 @click.group()
@@ -103,6 +104,29 @@ def airflow(obj, name: Optional[str] = None) -> None:
     default=False,
     help="Render the DAG without contacting the datastore (no upload, no token registration).",
 )
+@click.option(
+    "--config",
+    "config_file",
+    default=None,
+    help="Organization config file (default: mfairflow.yaml beside the flow or above it).",
+)
+@click.option(
+    "--template-dir",
+    default=None,
+    help="Folder of template overrides, searched before the packaged templates.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    default=False,
+    help="Do not write: exit 0 if FILE is what would be generated now, else print a diff and "
+    "exit 1 (renders offline).",
+)
+@click.option(
+    "--emit-model",
+    default=None,
+    help="Also write the intermediate model (what the templates see) to this YAML file.",
+)
 @click.pass_obj
 def create(
     obj,
@@ -119,6 +143,10 @@ def create(
     worker_pool: Optional[str],
     target: str,
     offline: bool,
+    config_file: Optional[str],
+    template_dir: Optional[str],
+    check: bool,
+    emit_model: Optional[str],
 ) -> None:
     """Compile the flow; on a user error print `error:`/`hint:` and exit 2, file untouched."""
     options = CreateOptions(
@@ -133,14 +161,25 @@ def create(
         generate_new_token=generate_new_token,
         new_token=new_token,
         authorize=authorize,
-        offline=offline,
+        offline=offline or check,
         target=target,
+        config_file=config_file,
+        template_dir=template_dir,
+        check=check,
+        emit_model=emit_model,
     )
     try:
-        dag_id = compile_to_file(obj, options)
+        dag_id, diff = compile_to_file(obj, options)
     except CompileError as exc:
         click.secho(exc.render(), err=True, fg="red")
         sys.exit(EXIT_USER_ERROR)
+    if options.check:
+        if diff:
+            click.echo(diff, nl=False)
+            click.secho(f"{file} is not what `airflow create` generates now.", err=True)
+            sys.exit(EXIT_STALE)
+        obj.echo(f"{file} is up to date.")
+        return
     obj.echo(
         f"DAG *{dag_id}* for flow *{obj.flow.name}* written to *{file}* "
         f"(target {options.target}).",
@@ -148,13 +187,19 @@ def create(
     )
 
 
-def compile_to_file(obj, options: CreateOptions) -> str:
-    """Analyze, render and atomically write the DAG file; return the DAG id."""
+def compile_to_file(obj, options: CreateOptions) -> tuple[str, str]:
+    """Analyze, render and write the DAG file (or compare it, with --check).
+
+    Returns the DAG id and, for --check, the unified diff from the file on disk to the
+    freshly generated source ("" when they are equal).
+    """
     from metaflow.util import get_username
 
-    from .analyzer import FlowContext, analyze_flow
+    from .analyzer import Deployment, FlowContext, analyze_flow
     from .deploy import make_deployment, resolve_dag_name
-    from .render import render_dag, write_atomically
+    from .model_dump import write_model
+    from .org_config import find_config, load_config
+    from .render import render_dag, unified_diff, write_atomically
 
     _check_dag_path(options.dag_file)
     ctx = FlowContext(
@@ -166,17 +211,21 @@ def compile_to_file(obj, options: CreateOptions) -> str:
         flow_file=sys.argv[0],
         username=get_username(),
     )
+    org = load_config(find_config(ctx.flow_file, options.config_file))
+    template_dirs = [d for d in (options.template_dir, org.template_dir) if d]
     dag_id, prefix, is_project = resolve_dag_name(ctx.flow_name, options.name)
     # Validate before anything is written to the datastore (token, code package).
-    from .analyzer import Deployment
-
-    analyze_flow(ctx, options, dag_id, Deployment("validation", None, None))
+    analyze_flow(ctx, options, dag_id, Deployment("validation", None, None), org)
     deployment = make_deployment(obj, ctx, options, dag_id, prefix, is_project)
-    spec = analyze_flow(ctx, options, dag_id, deployment)
-    source = render_dag(spec)
+    spec = analyze_flow(ctx, options, dag_id, deployment, org)
+    source = render_dag(spec, template_dirs)
+    if options.emit_model:
+        write_model(spec, options.emit_model)
+    if options.check:
+        return dag_id, unified_diff(options.dag_file, source)
     write_atomically(options.dag_file, source)
     obj.echo(f"The namespace of this production flow is production:{deployment.production_token}")
-    return dag_id
+    return dag_id, ""
 
 
 def _check_dag_path(path: str) -> None:
@@ -185,7 +234,7 @@ def _check_dag_path(path: str) -> None:
             "the DAG file name is the same as the flow file name",
             hint="pass another file name, e.g. my_flow_dag.py",
         )
-    if not path.endswith(".py"):
+    if not str(path).endswith(".py"):
         raise CompileError(
             f"the DAG file {path!r} does not end in .py; Airflow only loads .py files",
             hint="name the DAG file like my_dag.py",

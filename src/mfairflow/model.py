@@ -174,6 +174,8 @@ class DagSpec:
     edges: Tuple[Tuple[str, str], ...]
     """(upstream variable, downstream variable) pairs, sensors first, in graph order."""
     runtime: RuntimeSpec
+    on_failure_callback: Optional[Tuple[str, str]] = None
+    """(module, function) of the organization's failure callback, or None."""
     generator: str = field(default="mfairflow")
     """Name and version of the generator, written in the file's header."""
 

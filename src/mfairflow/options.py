@@ -25,3 +25,7 @@ class CreateOptions:
     authorize: Optional[str] = None
     offline: bool = False
     target: str = "kubernetes"
+    config_file: Optional[str] = None
+    template_dir: Optional[str] = None
+    check: bool = False
+    emit_model: Optional[str] = None

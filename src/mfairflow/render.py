@@ -50,11 +50,22 @@ def py_dict(pairs: Sequence[tuple[str, object]]) -> str:
 
 
 def make_environment(template_dir: Sequence[str] = ()):
-    """The Jinja environment: organization templates first, strict about undefined names."""
+    """The Jinja environment: organization templates first, strict about undefined names.
+
+    The packaged templates are also reachable as ``mfairflow/<name>``, so that an override of
+    the same name can ``{% extends "mfairflow/dag.py.jinja" %}`` and replace single blocks.
+    """
     import jinja2
 
+    dirs = template_dirs(template_dir)
+    loader = jinja2.ChoiceLoader(
+        [
+            jinja2.FileSystemLoader(dirs),
+            jinja2.PrefixLoader({"mfairflow": jinja2.FileSystemLoader(dirs[-1])}),
+        ]
+    )
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(template_dirs(template_dir)),
+        loader=loader,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -96,6 +107,29 @@ def format_source(text: str) -> str:
             f"the rendered DAG is not valid Python: {exc}",
             hint="fix the template (an organization override, if --template-dir is used)",
         ) from None
+
+
+def unified_diff(path: str, fresh: str) -> str:
+    """Unified diff from the file at ``path`` (empty if missing) to ``fresh``."""
+    import difflib
+
+    try:
+        current = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        current = ""
+    if current == fresh:
+        return ""
+    return (
+        "".join(
+            difflib.unified_diff(
+                current.splitlines(keepends=True),
+                fresh.splitlines(keepends=True),
+                fromfile=f"{path} (on disk)",
+                tofile=f"{path} (generated)",
+            )
+        )
+        or f"--- {path} (on disk)\n+++ {path} (generated)\n"
+    )
 
 
 def write_atomically(path: str, content: str) -> None:

@@ -14,6 +14,7 @@ from ..errors import CompileError
 from ..escaping import airflow_literal, python_identifier
 from ..model import DagSpec, KubeConnection, RuntimeSpec, TaskSpec
 from ..options import CreateOptions
+from ..org_config import OrgConfig
 from .commands import metaflow_prefix, step_commands, task_env
 from .context import FlowContext
 from .params import analyze_params
@@ -40,6 +41,8 @@ TEMPLATE_NAMES = {
     "metaflow_run_id",
     "step_script",
     "run_step",
+    "on_failure_callback",
+    "airflow2_param",
 }
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _TAG_MAX = 100
@@ -55,13 +58,19 @@ class Deployment:
 
 
 def analyze_flow(
-    ctx: FlowContext, options: CreateOptions, dag_id: str, deployment: Deployment
+    ctx: FlowContext,
+    options: CreateOptions,
+    dag_id: str,
+    deployment: Deployment,
+    org: Optional[OrgConfig] = None,
 ) -> DagSpec:
     """Validate the flow for Airflow and decide everything the DAG file says."""
+    org = org or OrgConfig()
     check_decorators(ctx)
     check_graph(ctx)
     check_datastore(ctx, options.offline, options.target)
     _check_options(options)
+    _check_org(org)
     graph = ctx.graph
     schedule = analyze_schedule(ctx)
     params = analyze_params(ctx)
@@ -82,11 +91,13 @@ def analyze_flow(
     for step in order:
         node = graph[step]
         user_retries, error_retries = _retries(node)
+        if org.retries is not None and not any(d.name == "retry" for d in node.decorators):
+            user_retries = org.retries
         is_mapped = step in mapped_over
         _check_env_names(ctx, step)
         pod = None
         if options.target == "kubernetes":
-            pod = analyze_pod(ctx, step, system_labels, system_annotations)
+            pod = analyze_pod(ctx, step, system_labels, system_annotations, org)
         tasks.append(
             TaskSpec(
                 task_id=step,
@@ -132,14 +143,17 @@ def analyze_flow(
         schedule=schedule,
         dagrun_timeout_s=options.workflow_timeout if schedule else None,
         max_active_tasks=options.max_workers,
-        pool=options.worker_pool,
-        tags=options.tags,
+        pool=options.worker_pool or org.pool,
+        tags=tuple(dict.fromkeys(options.tags + org.tags)),
         is_paused_upon_creation=options.is_paused_upon_creation,
         params=params,
         sensors=sensors,
         tasks=tuple(tasks),
         edges=tuple(edges),
-        runtime=_runtime(ctx, options, deployment, system_labels, system_annotations),
+        runtime=_runtime(ctx, options, deployment, system_labels, system_annotations, org),
+        on_failure_callback=(
+            tuple(org.on_failure_callback.rsplit(".", 1)) if org.on_failure_callback else None
+        ),
         generator=f"mfairflow {__version__}",
     )
 
@@ -167,6 +181,24 @@ def _check_options(options: CreateOptions) -> None:
             )
     if options.worker_pool is not None and not options.worker_pool.strip():
         raise CompileError("--worker-pool cannot be empty", hint="name an Airflow pool")
+
+
+def _check_org(org: OrgConfig) -> None:
+    for key, _ in org.env:
+        if not _ENV_NAME.match(key):
+            raise CompileError(
+                f"env variable name {key!r} in the organization config is not valid",
+                hint="use letters, digits, '_', '-' and '.', not starting with a digit",
+                location=org.where("env"),
+            )
+    for tag in org.tags:
+        if not tag or len(tag) > _TAG_MAX:
+            raise CompileError(
+                f"tag {tag[:40]!r} in the organization config must be 1 to {_TAG_MAX} "
+                "characters long",
+                hint="shorten it",
+                location=org.where("tags"),
+            )
 
 
 def _check_env_names(ctx: FlowContext, step: str) -> None:
@@ -234,7 +266,9 @@ def _runtime(
     deployment: Deployment,
     pod_labels: dict,
     pod_annotations: dict,
+    org: OrgConfig,
 ) -> RuntimeSpec:
+    org_env = tuple((key, airflow_literal(value)) for key, value in org.env)
     datastore = ctx.flow_datastore.TYPE
     root = ctx.flow_datastore.datastore_root
     if options.target == "local":
@@ -263,7 +297,7 @@ def _runtime(
         )
     return RuntimeSpec(
         metaflow=metaflow_prefix(ctx, options.target, root, None),
-        common_env=_kubernetes_env(ctx, deployment),
+        common_env=_kubernetes_env(ctx, deployment) + org_env,
         bootstrap=_bootstrap(ctx, deployment),
         flow_dir=None,
         code_package_url=deployment.code_package_url,

@@ -9,6 +9,7 @@ from typing import Optional
 from ..errors import CompileError
 from ..escaping import airflow_literal
 from ..model import PodSpec, Toleration
+from ..org_config import OrgConfig
 from .context import FlowContext
 from .validation import check_kubernetes_options
 
@@ -53,7 +54,7 @@ _MAPPED = {
 }
 
 
-def kubernetes_attributes(ctx: FlowContext, step: str) -> dict:
+def kubernetes_attributes(ctx: FlowContext, step: str, org: Optional[OrgConfig] = None) -> dict:
     """The step's effective @kubernetes attributes: its own decorator, or the defaults.
 
     A step without @kubernetes gets the decorator's defaults from Metaflow's configuration
@@ -64,7 +65,8 @@ def kubernetes_attributes(ctx: FlowContext, step: str) -> dict:
 
     deco = ctx.step_decorator(step, "kubernetes")
     if deco is not None:
-        return dict(deco.attributes)
+        attrs = dict(deco.attributes)
+        return _with_org_defaults(attrs, getattr(deco, "_user_defined_attributes", set()), org)
     fresh = KubernetesDecorator()
     fresh.external_init()
     attrs = dict(fresh.attributes)
@@ -77,16 +79,38 @@ def kubernetes_attributes(ctx: FlowContext, step: str) -> dict:
                 attrs[key] = value
             elif fresh.defaults.get(key) is not None:
                 attrs[key] = str(max(float(attrs[key] or 0), float(value or 0)))
+    return _with_org_defaults(attrs, set(), org)
+
+
+def _with_org_defaults(attrs: dict, user_set: set, org: Optional[OrgConfig]) -> dict:
+    """Organization defaults for what the step's decorator does not set itself."""
+    if org is None:
+        return attrs
+    for key in ("image", "namespace", "service_account"):
+        if key not in user_set and getattr(org, key):
+            attrs[key] = getattr(org, key)
+    if "node_selector" not in user_set and org.node_selector:
+        attrs["node_selector"] = dict(org.node_selector)
+    if "tolerations" not in user_set and org.tolerations:
+        attrs["tolerations"] = [dict(t) for t in org.tolerations]
+    for key in ("labels", "annotations"):
+        own = attrs.get(key) or {}
+        if isinstance(own, dict):
+            attrs[key] = {**dict(getattr(org, key)), **own}
     return attrs
 
 
 def analyze_pod(
-    ctx: FlowContext, step: str, system_labels: dict, system_annotations: dict
+    ctx: FlowContext,
+    step: str,
+    system_labels: dict,
+    system_annotations: dict,
+    org: Optional[OrgConfig] = None,
 ) -> PodSpec:
     """The pod of one step, validated against Kubernetes' naming rules."""
     from metaflow.metaflow_config import KUBERNETES_SECRETS
 
-    attrs = kubernetes_attributes(ctx, step)
+    attrs = kubernetes_attributes(ctx, step, org)
     check_kubernetes_options(ctx, step, attrs)
     where = {"step": step, "location": ctx.step_location(step)}
     unknown = sorted(

@@ -1,0 +1,178 @@
+"""The organization config (`mfairflow.yaml`): defaults an organization sets once.
+
+Precedence, strongest first: command-line option > decorator on the step > organization config
+> built-in default. The file is found next to the flow file or in a folder above it, or given with
+`--config FILE`. Unknown keys and wrong types are errors naming the key and the file:line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Tuple
+
+from .errors import CompileError
+
+CONFIG_NAME = "mfairflow.yaml"
+_CALLABLE_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$", re.ASCII)
+
+
+@dataclass(frozen=True)
+class OrgConfig:
+    """Organization defaults; empty values mean "not set"."""
+
+    path: Optional[str] = None
+    image: Optional[str] = None
+    namespace: Optional[str] = None
+    service_account: Optional[str] = None
+    labels: Tuple[Tuple[str, str], ...] = ()
+    annotations: Tuple[Tuple[str, str], ...] = ()
+    tolerations: Tuple[dict, ...] = ()
+    node_selector: Tuple[Tuple[str, str], ...] = ()
+    pool: Optional[str] = None
+    env: Tuple[Tuple[str, str], ...] = ()
+    retries: Optional[int] = None
+    on_failure_callback: Optional[str] = None
+    tags: Tuple[str, ...] = ()
+    template_dir: Optional[str] = None
+    lines: dict = field(default_factory=dict, compare=False, repr=False)
+    """Line of each key in the file, for error messages."""
+
+    def where(self, key: str) -> Optional[str]:
+        """``file:line`` of a key, for error messages."""
+        if not self.path:
+            return None
+        line = self.lines.get(key)
+        return f"{self.path}:{line}" if line else self.path
+
+
+# key → (expected kind, description) ; kinds: str, int, str_map, str_list, map_list
+SCHEMA = {
+    "image": ("str", "default container image of every step"),
+    "namespace": ("str", "default Kubernetes namespace"),
+    "service_account": ("str", "default Kubernetes service account"),
+    "labels": ("str_map", "labels of every pod (a step's @kubernetes labels win)"),
+    "annotations": ("str_map", "annotations of every pod (a step's own win)"),
+    "tolerations": ("map_list", "default tolerations"),
+    "node_selector": ("str_map", "default node selector"),
+    "pool": ("str", "Airflow pool of every task (--worker-pool wins)"),
+    "env": ("str_map", "extra environment of every task (@environment wins)"),
+    "retries": ("int", "retries of steps without @retry"),
+    "on_failure_callback": ("str", "import path of a function, e.g. my_org.alerts.notify"),
+    "tags": ("str_list", "extra DAG tags"),
+    "template_dir": ("str", "template folder, relative to this file"),
+}
+
+
+def find_config(flow_file: str, explicit: Optional[str]) -> Optional[Path]:
+    """The config file to use: --config, else mfairflow.yaml beside the flow or above it."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise CompileError(
+                f"the config file {explicit!r} does not exist",
+                hint="pass the path of an mfairflow.yaml file to --config",
+            )
+        return path
+    folder = Path(os.path.abspath(flow_file)).parent
+    for candidate in (folder, *folder.parents):
+        path = candidate / CONFIG_NAME
+        if path.is_file():
+            return path
+    return None
+
+
+def load_config(path: Optional[Path]) -> OrgConfig:
+    """Parse and check an organization config file (None → no organization defaults)."""
+    if path is None:
+        return OrgConfig()
+    import yaml
+
+    text = path.read_text()
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise CompileError(
+            f"the organization config is not valid YAML ({getattr(exc, 'problem', exc)})",
+            hint="fix the YAML syntax",
+            location=where,
+        ) from None
+    if data is None:
+        return OrgConfig(path=str(path))
+    lines = {}
+    if isinstance(root, yaml.MappingNode):
+        for key_node, _ in root.value:
+            lines[str(key_node.value)] = key_node.start_mark.line + 1
+    if not isinstance(data, dict):
+        raise CompileError(
+            "the organization config must be a mapping of keys to values",
+            hint="write `key: value` lines, e.g. `image: my-registry/python:3.11`",
+            location=f"{path}:1",
+        )
+    values = {}
+    for key, value in data.items():
+        where = f"{path}:{lines.get(str(key), 1)}"
+        if key not in SCHEMA:
+            raise CompileError(
+                f"unknown key {key!r} in the organization config",
+                hint="known keys: " + ", ".join(SCHEMA),
+                location=where,
+            )
+        values[key] = _check(key, value, where, path)
+    return OrgConfig(path=str(path), lines=lines, **values)
+
+
+def _check(key: str, value, where: str, path: Path):
+    kind, description = SCHEMA[key]
+
+    def wrong(expected: str) -> CompileError:
+        return CompileError(
+            f"{key!r} in the organization config must be {expected}, not "
+            f"{type(value).__name__}",
+            hint=f"{key}: {description}",
+            location=where,
+        )
+
+    if kind == "str":
+        if not isinstance(value, str) or not value:
+            raise wrong("a non-empty string")
+        if key == "on_failure_callback" and not _CALLABLE_PATH.match(value):
+            raise CompileError(
+                f"on_failure_callback {value!r} is not an import path",
+                hint="write module.function, e.g. my_org.alerts.notify_failure",
+                location=where,
+            )
+        if key == "template_dir":
+            folder = (path.parent / value).resolve()
+            if not folder.is_dir():
+                raise CompileError(
+                    f"template_dir {value!r} is not a folder",
+                    hint="give a folder relative to the config file",
+                    location=where,
+                )
+            return str(folder)
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise wrong("a whole number >= 0")
+        return value
+    if kind == "str_map":
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, (str, int, float, bool)) for k, v in value.items()
+        ):
+            raise wrong("a mapping of strings to strings")
+        return tuple((k, str(v)) for k, v in value.items())
+    if kind == "str_list":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise wrong("a list of strings")
+        return tuple(value)
+    if kind == "map_list":
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise wrong("a list of mappings")
+        return tuple(value)
+    raise AssertionError(kind)  # pragma: no cover
