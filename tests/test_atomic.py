@@ -10,8 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, compile_flow
+
 from mfairflow import render
 
 FLOW = ROOT / "examples" / "my_flow.py"
