@@ -51,17 +51,22 @@ class LocalAirflow:
             timeout=300,
         )
 
-    def deploy(self, flow_file: str, *args: str) -> Deployed:
-        """Copy the flow into its own folder and compile it into the DAGs folder."""
+    def deploy(
+        self, flow_file: str, *args: str, extra_files: tuple = (), top_level: tuple = ()
+    ) -> Deployed:
+        """Copy the flow (and extra files) into its own folder and compile it into the DAGs."""
         source = E2E_FLOWS / flow_file
         flow_dir = self.home / "flows" / source.stem
         flow_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy(source, flow_dir / source.name)
+        for extra in extra_files:
+            shutil.copy(E2E_FLOWS / extra, flow_dir / extra)
         dag_file = self.dags / f"{source.stem}_dag.py"
         proc = subprocess.run(
             [
                 sys.executable,
                 source.name,
+                *top_level,
                 "airflow",
                 "create",
                 str(dag_file),

@@ -199,7 +199,7 @@ def compile_to_file(obj, options: CreateOptions) -> tuple[str, str]:
     from .deploy import make_deployment, resolve_dag_name
     from .model_dump import write_model
     from .org_config import find_config, load_config
-    from .render import render_dag, unified_diff, write_atomically
+    from .render import dag_id_clash, render_dag, unified_diff, write_atomically
 
     _check_dag_path(options.dag_file)
     ctx = FlowContext(
@@ -214,6 +214,13 @@ def compile_to_file(obj, options: CreateOptions) -> tuple[str, str]:
     org = load_config(find_config(ctx.flow_file, options.config_file))
     template_dirs = [d for d in (options.template_dir, org.template_dir) if d]
     dag_id, prefix, is_project = resolve_dag_name(ctx.flow_name, options.name)
+    clash = dag_id_clash(options.dag_file, dag_id)
+    if clash:
+        raise CompileError(
+            f"the DAG id {dag_id!r} is already used by {clash} in the same folder; Airflow would "
+            "keep only one of the two DAGs",
+            hint="give this flow another DAG name with --name (or another @project branch)",
+        )
     # Validate before anything is written to the datastore (token, code package).
     analyze_flow(ctx, options, dag_id, Deployment("validation", None, None), org)
     deployment = make_deployment(obj, ctx, options, dag_id, prefix, is_project)

@@ -21,7 +21,7 @@ from .params import analyze_params
 from .pods import analyze_pod, escaped_pairs, system_pod_metadata
 from .schedule import analyze_schedule
 from .sensors import analyze_sensors
-from .validation import check_datastore, check_decorators, check_graph
+from .validation import check_datastore, check_decorators, check_environment, check_graph
 
 __all__ = ["Deployment", "FlowContext", "analyze_flow"]
 
@@ -67,6 +67,7 @@ def analyze_flow(
     """Validate the flow for Airflow and decide everything the DAG file says."""
     org = org or OrgConfig()
     check_decorators(ctx)
+    check_environment(ctx)
     check_graph(ctx)
     check_datastore(ctx, options.offline, options.target)
     _check_options(options)
@@ -269,6 +270,7 @@ def _runtime(
     org: OrgConfig,
 ) -> RuntimeSpec:
     org_env = tuple((key, airflow_literal(value)) for key, value in org.env)
+    org_env = _config_env(ctx) + org_env
     datastore = ctx.flow_datastore.TYPE
     root = ctx.flow_datastore.datastore_root
     if options.target == "local":
@@ -282,7 +284,8 @@ def _runtime(
             metaflow=metaflow_prefix(ctx, options.target, root, flow_dir),
             common_env=tuple(
                 (k, airflow_literal(v) if "{{" not in v else v) for k, v in env.items()
-            ),
+            )
+            + org_env,
             bootstrap=(),
             flow_dir=flow_dir,
             code_package_url=None,
@@ -310,6 +313,22 @@ def _runtime(
         pod_labels=escaped_pairs(pod_labels),
         pod_annotations=escaped_pairs(pod_annotations),
     )
+
+
+def _config_env(ctx: FlowContext) -> tuple[tuple[str, str], ...]:
+    """The flow's Config values, resolved now, for every task (visible in the DAG's diff)."""
+    import json
+
+    try:
+        from metaflow.flowspec import FlowStateItems
+    except ImportError:  # pragma: no cover - older Metaflow without Configs
+        return ()
+    configs = ctx.flow._flow_state[FlowStateItems.CONFIGS] or {}
+    values = {name: value for name, (value, _) in configs.items() if value is not None}
+    if not values:
+        return ()
+    text = json.dumps(values, separators=(",", ":"))  # the config's own key order
+    return (("METAFLOW_FLOW_CONFIG_VALUE", airflow_literal(text)),)
 
 
 def _bootstrap(ctx: FlowContext, deployment: Deployment) -> tuple[str, ...]:

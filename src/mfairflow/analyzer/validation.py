@@ -145,3 +145,36 @@ def check_datastore(ctx: FlowContext, offline: bool, target: str) -> None:
             "METAFLOW_DATASTORE_SYSROOT_*), or pass --target local to run the DAG on this "
             "machine, or --offline to only render the DAG",
         )
+
+
+UNSUPPORTED_ENVIRONMENT_DECORATORS = ("conda", "pypi", "conda_base", "pypi_base", "uv")
+
+
+def check_environment(ctx: FlowContext) -> None:
+    """@conda/@pypi environments are not bootstrapped in pods yet: say what to do instead."""
+    hint = (
+        "bake the step's dependencies into a container image and use "
+        "@kubernetes(image=...) (or `image:` in mfairflow.yaml), then remove @conda/@pypi and "
+        "--environment"
+    )
+    for name in UNSUPPORTED_ENVIRONMENT_DECORATORS:
+        if ctx.flow_decorators(name):
+            raise CompileError(
+                f"@{name} is not supported by mfairflow yet",
+                hint=hint,
+                location=ctx.flow_location(),
+            )
+    for step in ctx.graph.sorted_nodes:
+        for deco in ctx.graph[step].decorators:
+            if deco.name in UNSUPPORTED_ENVIRONMENT_DECORATORS:
+                raise CompileError(
+                    f"@{deco.name} is not supported by mfairflow yet",
+                    hint=hint,
+                    step=step,
+                    location=ctx.step_location(step),
+                )
+    if ctx.environment.TYPE not in ("local",):
+        raise CompileError(
+            f"--environment={ctx.environment.TYPE} is not supported by mfairflow yet",
+            hint=hint,
+        )
