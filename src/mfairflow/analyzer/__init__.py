@@ -21,7 +21,13 @@ from .params import analyze_params
 from .pods import analyze_pod, escaped_pairs, system_pod_metadata
 from .schedule import analyze_schedule
 from .sensors import analyze_sensors
-from .validation import check_datastore, check_decorators, check_environment, check_graph
+from .validation import (
+    check_datastore,
+    check_decorators,
+    check_environment,
+    check_graph,
+    foreach_body,
+)
 
 __all__ = ["Deployment", "FlowContext", "analyze_flow"]
 
@@ -82,11 +88,14 @@ def analyze_flow(
     sensors = analyze_sensors(ctx, taken_task_ids, taken_vars)
 
     system_labels, system_annotations = _system_metadata(ctx, deployment.production_token)
-    mapped_over = {}
+    mapped_over = {}  # body step → the foreach step whose splits it is mapped over
+    first_in_body = set()
     for step in order:
-        node = graph[step]
-        if node.type == "foreach":
-            mapped_over[node.out_funcs[0]] = step
+        if graph[step].type == "foreach":
+            body = foreach_body(graph, step)
+            first_in_body.add(body[0])
+            for body_step in body:
+                mapped_over[body_step] = step
 
     tasks = []
     for step in order:
@@ -117,6 +126,7 @@ def analyze_flow(
                     namespace=options.namespace,
                     user_code_retries=user_retries,
                     is_mapped=is_mapped,
+                    takes_split_index=step in first_in_body,
                     pushes_xcom=node.type == "foreach",
                     extra_decospecs=_deploy_time_decospecs(node),
                 ),

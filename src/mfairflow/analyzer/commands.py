@@ -63,6 +63,7 @@ def step_commands(
     namespace: Optional[str],
     user_code_retries: int,
     is_mapped: bool,
+    takes_split_index: bool,
     pushes_xcom: bool,
     extra_decospecs: tuple[str, ...],
 ) -> tuple[str, ...]:
@@ -99,7 +100,7 @@ def step_commands(
     ]
     if namespace is not None:
         step_words.append(shell_word(f"--namespace={namespace}"))
-    if is_mapped:
+    if takes_split_index:  # the foreach's output: ["--split-index", "<i>"]
         step_words.append('"$@"')
     commands.append(" ".join(word for word in step_words if word))
     return tuple(commands)
@@ -114,6 +115,9 @@ def _input_paths(ctx: FlowContext, node) -> str:
         count = f"ti.xcom_pull(task_ids={foreach!r}) | length"
         # Metaflow's compressed form: common prefix, ':', comma-separated suffixes.
         return f"{RUN_ID}/{body}/t-:{{{{ range({count}) | join(',') }}}}"
+    if node.is_inside_foreach and graph[parents[0]].type != "foreach":
+        # A later step of a foreach body: the predecessor's instance of the same split.
+        return f"{RUN_ID}/{parents[0]}/{MAPPED_TASK_ID}"
     return ",".join(
         f"{RUN_ID}/{parent}/{UNMAPPED_TASK_ID}" for parent in _ordered_parents(ctx, node, parents)
     )
