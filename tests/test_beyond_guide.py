@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from test_e2e_local import LocalAirflow, artifacts
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,4 @@
-from metaflow import Config, FlowSpec, config_expr, environment, step, resources
+from metaflow import Config, FlowSpec, config_expr, environment, step
 
 
 class ConfigFlow(FlowSpec):
