@@ -34,3 +34,33 @@ def test_foreach_body_of_three_steps_matches_a_local_run(airflow):
     assert join["words"] == repr(["AA-0", "BB-1", "CC-2", "DD-3"])
     local = deployed.probe(run_id=deployed.local_run(), namespace="-")
     assert artifacts(run) == artifacts(local)
+
+
+def test_switch_follows_only_the_chosen_case(airflow):
+    deployed = airflow.deploy("switch_flow.py")
+    source = deployed.dag_file.read_text()
+    assert "start_choice = BranchPythonOperator(" in source
+    assert 'trigger_rule="none_failed_min_one_success"' in source
+    for mode, ran, skipped, final in (
+        ("fast", {"fast"}, {"slow", "slow2"}, "WENT FAST"),
+        ("slow", {"slow", "slow2"}, {"fast"}, "WENT SLOW TWICE"),
+    ):
+        code, log, _ = deployed.dags_test({"mode": mode})
+        assert code == 0, log[-5000:]
+        run = deployed.probe()
+        assert run["successful"]
+        assert ran <= set(run["steps"]) and not skipped & set(run["steps"])
+        assert run["steps"]["merge"][0]["artifacts"]["final"] == repr(final)
+        local = deployed.probe(run_id=deployed.local_run("--mode", mode), namespace="-")
+        assert artifacts(run) == artifacts(local)
+
+
+def test_recursive_switch_is_a_clear_error(airflow):
+    from conftest import ROOT, compile_flow
+
+    flow = ROOT / "tests" / "e2e_flows" / "recursive_switch_flow.py"
+    result = compile_flow(flow, airflow.home / "recursive")
+    assert result.proc.returncode == 2
+    assert "loops back (work → work)" in result.proc.stderr
+    assert "recursive_switch_flow.py:11, step work" in result.proc.stderr
+    assert "Traceback" not in result.proc.stderr

@@ -99,6 +99,16 @@ class SensorSpec:
 
 
 @dataclass(frozen=True)
+class BranchSpec:
+    """An Airflow branch task that follows the case a switch step chose (others are skipped)."""
+
+    task_id: str
+    var: str
+    switch_task_id: str
+    """Task id of the switch step whose XCom names the chosen case."""
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """One Metaflow step as one Airflow task."""
 
@@ -124,6 +134,8 @@ class TaskSpec:
     execution_timeout_s: Optional[int]
     pod: Optional[PodSpec]
     """The pod for the kubernetes target; None for the local target."""
+    trigger_rule: Optional[str] = None
+    """Airflow trigger rule when not the default (the step where a switch's cases meet)."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +183,7 @@ class DagSpec:
     params: Tuple[ParamSpec, ...]
     sensors: Tuple[SensorSpec, ...]
     tasks: Tuple[TaskSpec, ...]
+    branches: Tuple[BranchSpec, ...]
     edges: Tuple[Tuple[str, str], ...]
     """(upstream variable, downstream variable) pairs, sensors first, in graph order."""
     runtime: RuntimeSpec

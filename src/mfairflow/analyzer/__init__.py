@@ -12,7 +12,7 @@ from typing import Optional
 from .. import __version__
 from ..errors import CompileError
 from ..escaping import airflow_literal, python_identifier
-from ..model import DagSpec, KubeConnection, RuntimeSpec, TaskSpec
+from ..model import BranchSpec, DagSpec, KubeConnection, RuntimeSpec, TaskSpec
 from ..options import CreateOptions
 from ..org_config import OrgConfig
 from .commands import metaflow_prefix, step_commands, task_env
@@ -27,6 +27,7 @@ from .validation import (
     check_environment,
     check_graph,
     foreach_body,
+    switch_merge,
 )
 
 __all__ = ["Deployment", "FlowContext", "analyze_flow"]
@@ -49,6 +50,8 @@ TEMPLATE_NAMES = {
     "run_step",
     "on_failure_callback",
     "airflow2_param",
+    "BranchPythonOperator",
+    "follow_switch",
 }
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _TAG_MAX = 100
@@ -97,6 +100,22 @@ def analyze_flow(
             for body_step in body:
                 mapped_over[body_step] = step
 
+    # A switch step is followed by a branch task that picks the chosen case; the step where the
+    # cases meet runs after whichever case ran and reads that case's last task.
+    branches, branch_of, merges = [], {}, {}
+    for step in order:
+        if graph[step].type == "split-switch":
+            merge, last_of_case = switch_merge(ctx, graph[step])
+            task_id = _free_task_id(f"{step}_choice", taken_task_ids)
+            branch = BranchSpec(
+                task_id=task_id,
+                var=python_identifier(task_id, taken_vars),
+                switch_task_id=step,
+            )
+            branches.append(branch)
+            branch_of[step] = branch
+            merges[merge] = (step, last_of_case)
+
     tasks = []
     for step in order:
         node = graph[step]
@@ -117,7 +136,7 @@ def analyze_flow(
                 doc=node.doc or None,
                 upstream=tuple(sorted(node.in_funcs, key=order.index)),
                 mapped_over=task_vars[mapped_over[step]] if is_mapped else None,
-                pushes_xcom=node.type == "foreach",
+                pushes_xcom=node.type in ("foreach", "split-switch"),
                 commands=step_commands(
                     ctx,
                     step,
@@ -127,7 +146,8 @@ def analyze_flow(
                     user_code_retries=user_retries,
                     is_mapped=is_mapped,
                     takes_split_index=step in first_in_body,
-                    pushes_xcom=node.type == "foreach",
+                    pushes_xcom=node.type in ("foreach", "split-switch"),
+                    switch_merge=merges.get(step),
                     extra_decospecs=_deploy_time_decospecs(node),
                 ),
                 env=task_env(ctx, step, params=params, is_mapped=is_mapped, target=options.target),
@@ -135,13 +155,18 @@ def analyze_flow(
                 retry_delay_s=_retry_delay(node),
                 execution_timeout_s=_timeout(node),
                 pod=pod,
+                trigger_rule="none_failed_min_one_success" if step in merges else None,
             )
         )
 
     edges = [(sensor.var, task_vars[graph.start_step]) for sensor in sensors]
     for step in order:
+        source = task_vars[step]
+        if step in branch_of:
+            edges.append((source, branch_of[step].var))
+            source = branch_of[step].var
         for child in sorted(graph[step].out_funcs, key=order.index):
-            edges.append((task_vars[step], task_vars[child]))
+            edges.append((source, task_vars[child]))
 
     return DagSpec(
         dag_id=dag_id,
@@ -160,6 +185,7 @@ def analyze_flow(
         params=params,
         sensors=sensors,
         tasks=tuple(tasks),
+        branches=tuple(branches),
         edges=tuple(edges),
         runtime=_runtime(ctx, options, deployment, system_labels, system_annotations, org),
         on_failure_callback=(
@@ -167,6 +193,15 @@ def analyze_flow(
         ),
         generator=f"mfairflow {__version__}",
     )
+
+
+def _free_task_id(candidate: str, taken: set[str]) -> str:
+    base, counter = candidate, 2
+    while candidate in taken:
+        candidate = f"{base}_{counter}"
+        counter += 1
+    taken.add(candidate)
+    return candidate
 
 
 def _check_options(options: CreateOptions) -> None:

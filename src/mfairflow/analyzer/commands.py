@@ -66,6 +66,7 @@ def step_commands(
     takes_split_index: bool,
     pushes_xcom: bool,
     extra_decospecs: tuple[str, ...],
+    switch_merge: Optional[tuple[str, dict]] = None,
 ) -> tuple[str, ...]:
     """The commands of one task, as shell text for the DAG's ``run_flow`` function."""
     node = ctx.graph[step]
@@ -82,6 +83,11 @@ def step_commands(
             "{ run_flow dump --max-value-size=0 " f"{params_path} >/dev/null 2>&1 || {init}; }}"
         )
         input_paths = params_path
+    elif switch_merge is not None:
+        # The cases' last steps, by the case the switch chose (read from its XCom).
+        switch, last_of_case = switch_merge
+        choice = f"ti.xcom_pull(task_ids={switch!r})"
+        input_paths = f"{RUN_ID}/{{{{ {last_of_case!r}[{choice}] }}}}/{UNMAPPED_TASK_ID}"
     else:
         input_paths = _input_paths(ctx, node)
     decospecs = list(extra_decospecs) + ([XCOM_DECORATOR] if pushes_xcom else [])

@@ -64,22 +64,82 @@ def check_graph(ctx: FlowContext) -> None:
     for name in graph.sorted_nodes:
         node = graph[name]
         where = {"step": name, "location": ctx.step_location(name)}
-        if node.type in ("split-switch",) or getattr(node, "switch_cases", None):
-            raise CompileError(
-                "a conditional step (self.next({...}, condition=...)) is not supported with "
-                "Airflow",
-                hint="compute the decision inside one step, or split the flow into static "
-                "branches that each check the condition",
-                **where,
-            )
+        if node.type == "split-switch":
+            switch_merge(ctx, node)
         if node.type == "foreach":
             _check_foreach(ctx, node)
-        if node.type not in ("start", "linear", "split", "join", "foreach", "end"):
+        if node.type not in ("start", "linear", "split", "join", "foreach", "end", "split-switch"):
             raise CompileError(
                 f"step type {node.type!r} is not supported with Airflow",
                 hint="use linear steps, static branches (self.next(self.a, self.b)) and " "foreach",
                 **where,
             )
+
+
+def switch_merge(ctx: FlowContext, node) -> tuple[str, dict]:
+    """The step where a switch's cases meet again, and which of its parents each case reaches.
+
+    Each case must be a chain of linear steps that ends in one common step; a case that leads
+    back to the switch (a recursive switch) cannot be an Airflow DAG.
+    """
+    graph = ctx.graph
+    where = {"step": node.name, "location": ctx.step_location(node.name)}
+    if node.is_inside_foreach:
+        raise CompileError(
+            "a conditional step inside a foreach is not supported with Airflow",
+            hint="decide inside the body step, or move the switch out of the foreach",
+            **where,
+        )
+    last_of_case = {}
+    merges = set()
+    for case in node.out_funcs:
+        seen = [node.name]
+        current = case
+        while True:
+            if current in seen:
+                loop = " → ".join([*seen[seen.index(current) :], current])
+                raise CompileError(
+                    f"the conditional step {node.name!r} loops back ({loop}); a recursive "
+                    "switch cannot be an Airflow DAG, which has no cycles",
+                    hint="turn the loop into a foreach, or loop inside one step",
+                    **where,
+                )
+            seen.append(current)
+            step = graph[current]
+            if step.type != "linear" or len(step.out_funcs) != 1:
+                raise CompileError(
+                    f"case step {current!r} of the conditional step {node.name!r} is a "
+                    f"{step.type} step; each case must be a chain of linear steps",
+                    hint="move branches and loops after the step where the cases meet",
+                    step=current,
+                    location=ctx.step_location(current),
+                )
+            child = step.out_funcs[0]
+            if len(graph[child].in_funcs) > 1 or child in seen:
+                if child in seen:
+                    current = child
+                    continue
+                merges.add(child)
+                last_of_case[case] = current
+                break
+            current = child
+    if len(merges) != 1:
+        raise CompileError(
+            f"the cases of the conditional step {node.name!r} do not meet in one step "
+            f"({', '.join(sorted(merges))})",
+            hint="make every case end in the same step",
+            **where,
+        )
+    merge = merges.pop()
+    if set(graph[merge].in_funcs) != set(last_of_case.values()):
+        raise CompileError(
+            f"step {merge!r} follows the cases of the conditional step {node.name!r} and also "
+            "other steps",
+            hint="let only the cases of the switch lead into it",
+            step=merge,
+            location=ctx.step_location(merge),
+        )
+    return merge, last_of_case
 
 
 def foreach_body(graph, foreach: str) -> list[str]:
