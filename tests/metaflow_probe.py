@@ -23,8 +23,14 @@ def main() -> None:
                 for art in task
                 if not art.id.startswith("_") and art.id != "name"
             }
-            tasks.append({"index": task.index, "id": task.id, "artifacts": artifacts})
-        tasks.sort(key=lambda t: (t["index"] is not None, t["index"] or 0))
+            try:  # split indices from the outermost foreach inwards
+                stack = [frame.index for frame in task["_foreach_stack"].data]
+            except KeyError:
+                stack = []
+            tasks.append(
+                {"index": task.index, "stack": stack, "id": task.id, "artifacts": artifacts}
+            )
+        tasks.sort(key=lambda t: t["stack"])
         steps[step.id] = tasks
     print(
         json.dumps(

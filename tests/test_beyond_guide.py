@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from test_e2e_local import LocalAirflow, artifacts
 
@@ -64,3 +66,34 @@ def test_recursive_switch_is_a_clear_error(airflow):
     assert "loops back (work → work)" in result.proc.stderr
     assert "recursive_switch_flow.py:11, step work" in result.proc.stderr
     assert "Traceback" not in result.proc.stderr
+
+
+def test_three_level_nested_foreach_matches_a_local_run(airflow):
+    deployed = airflow.deploy("nested_foreach_flow.py")
+    source = deployed.dag_file.read_text()
+    assert ".expand(op_args=per_letter_splits.output)" in source
+    assert ".expand(op_args=per_number_splits.output)" in source
+    code, log, _ = deployed.dags_test()
+    assert code == 0, log[-5000:]
+    run = deployed.probe()
+    assert run["successful"]
+    stacks = [t["stack"] for t in run["steps"]["per_sign"]]
+    assert stacks == [[0, 0, 0], [0, 0, 1], [1, 0, 0], [1, 0, 1], [1, 1, 0], [1, 1, 1]]
+    final = run["steps"]["join_letters"][0]["artifacts"]["all"]
+    assert final == repr([["a+0|a-0"], ["b+0|b-0", "b+1|b-1"]])
+    local = deployed.probe(run_id=deployed.local_run(), namespace="-")
+    assert artifacts(run) == artifacts(local)
+
+
+def test_fifty_wide_flattened_nested_foreach(airflow):
+    deployed = airflow.deploy("wide_nested_flow.py")
+    code, log, _ = deployed.dags_test()
+    assert code == 0, log[-5000:]
+    assert len(set(re.findall(r"end task task_id=cell map_index=(\d+)", log))) == 50
+    run = deployed.probe()
+    grid = [[r * 10 + c for c in range(10)] for r in range(5)]
+    assert run["steps"]["join_rows"][0]["artifacts"]["grid"] == repr(grid)
+    assert [t["id"] for t in run["steps"]["cell"]] == [f"t-{i}" for i in range(50)]
+    assert [t["stack"] for t in run["steps"]["cell"]] == [
+        [r, c] for r in range(5) for c in range(10)
+    ]

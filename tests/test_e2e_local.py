@@ -140,9 +140,9 @@ class Deployed:
 
 
 def artifacts(run: dict) -> dict:
-    """step → list of (split index, artifacts), the part two runs of one flow must share."""
+    """step → list of (foreach stack, artifacts), the part two runs of one flow must share."""
     return {
-        step: [(task["index"], task["artifacts"]) for task in tasks]
+        step: [(task["stack"], task["artifacts"]) for task in tasks]
         for step, tasks in run["steps"].items()
     }
 

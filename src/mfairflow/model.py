@@ -109,6 +109,16 @@ class BranchSpec:
 
 
 @dataclass(frozen=True)
+class SplitsSpec:
+    """An Airflow task that flattens a nested foreach's splits into one list to map over."""
+
+    task_id: str
+    var: str
+    foreach_task_id: str
+    """Task id of the (mapped) foreach step whose instances' split lists are flattened."""
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """One Metaflow step as one Airflow task."""
 
@@ -184,6 +194,7 @@ class DagSpec:
     sensors: Tuple[SensorSpec, ...]
     tasks: Tuple[TaskSpec, ...]
     branches: Tuple[BranchSpec, ...]
+    splits: Tuple[SplitsSpec, ...]
     edges: Tuple[Tuple[str, str], ...]
     """(upstream variable, downstream variable) pairs, sensors first, in graph order."""
     runtime: RuntimeSpec
@@ -191,6 +202,11 @@ class DagSpec:
     """(module, function) of the organization's failure callback, or None."""
     generator: str = field(default="mfairflow")
     """Name and version of the generator, written in the file's header."""
+
+    @property
+    def uses_python_operator(self) -> bool:
+        """True when the file needs PythonOperator (local steps, or nested-foreach splits)."""
+        return self.target == "local" or bool(self.splits)
 
     @property
     def has_foreach(self) -> bool:

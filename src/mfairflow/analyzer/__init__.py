@@ -12,11 +12,12 @@ from typing import Optional
 from .. import __version__
 from ..errors import CompileError
 from ..escaping import airflow_literal, python_identifier
-from ..model import BranchSpec, DagSpec, KubeConnection, RuntimeSpec, TaskSpec
+from ..model import BranchSpec, DagSpec, KubeConnection, RuntimeSpec, SplitsSpec, TaskSpec
 from ..options import CreateOptions
 from ..org_config import OrgConfig
 from .commands import metaflow_prefix, step_commands, task_env
 from .context import FlowContext
+from .foreach import foreach_mappings
 from .params import analyze_params
 from .pods import analyze_pod, escaped_pairs, system_pod_metadata
 from .schedule import analyze_schedule
@@ -26,7 +27,6 @@ from .validation import (
     check_decorators,
     check_environment,
     check_graph,
-    foreach_body,
     switch_merge,
 )
 
@@ -52,6 +52,7 @@ TEMPLATE_NAMES = {
     "airflow2_param",
     "BranchPythonOperator",
     "follow_switch",
+    "flatten_splits",
 }
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _TAG_MAX = 100
@@ -91,14 +92,22 @@ def analyze_flow(
     sensors = analyze_sensors(ctx, taken_task_ids, taken_vars)
 
     system_labels, system_annotations = _system_metadata(ctx, deployment.production_token)
-    mapped_over = {}  # body step → the foreach step whose splits it is mapped over
-    first_in_body = set()
+    mappings = foreach_mappings(ctx)
+    # A foreach nested in another one is flattened: a splits task lists all its instances'
+    # splits at once, and its body is mapped over that list.
+    splits_tasks = {}
     for step in order:
-        if graph[step].type == "foreach":
-            body = foreach_body(graph, step)
-            first_in_body.add(body[0])
-            for body_step in body:
-                mapped_over[body_step] = step
+        mapping = mappings.get(step)
+        if graph[step].type == "foreach" and mapping is not None:
+            task_id = _free_task_id(f"{step}_splits", taken_task_ids)
+            splits_tasks[step] = SplitsSpec(
+                task_id=task_id,
+                var=python_identifier(task_id, taken_vars),
+                foreach_task_id=step,
+            )
+
+    def source_var(foreach: str) -> str:
+        return splits_tasks[foreach].var if foreach in splits_tasks else task_vars[foreach]
 
     # A switch step is followed by a branch task that picks the chosen case; the step where the
     # cases meet runs after whichever case ran and reads that case's last task.
@@ -122,7 +131,8 @@ def analyze_flow(
         user_retries, error_retries = _retries(node)
         if org.retries is not None and not any(d.name == "retry" for d in node.decorators):
             user_retries = org.retries
-        is_mapped = step in mapped_over
+        mapping = mappings.get(step)
+        is_mapped = mapping is not None
         _check_env_names(ctx, step)
         pod = None
         if options.target == "kubernetes":
@@ -135,7 +145,7 @@ def analyze_flow(
                 kind=node.type,
                 doc=node.doc or None,
                 upstream=tuple(sorted(node.in_funcs, key=order.index)),
-                mapped_over=task_vars[mapped_over[step]] if is_mapped else None,
+                mapped_over=source_var(mapping.foreach) if is_mapped else None,
                 pushes_xcom=node.type in ("foreach", "split-switch"),
                 commands=step_commands(
                     ctx,
@@ -144,8 +154,9 @@ def analyze_flow(
                     tags=options.tags,
                     namespace=options.namespace,
                     user_code_retries=user_retries,
-                    is_mapped=is_mapped,
-                    takes_split_index=step in first_in_body,
+                    mapping=mapping,
+                    mappings=mappings,
+                    splits_tasks={k: v.task_id for k, v in splits_tasks.items()},
                     pushes_xcom=node.type in ("foreach", "split-switch"),
                     switch_merge=merges.get(step),
                     extra_decospecs=_deploy_time_decospecs(node),
@@ -162,6 +173,9 @@ def analyze_flow(
     edges = [(sensor.var, task_vars[graph.start_step]) for sensor in sensors]
     for step in order:
         source = task_vars[step]
+        if step in splits_tasks:
+            edges.append((source, splits_tasks[step].var))
+            source = splits_tasks[step].var
         if step in branch_of:
             edges.append((source, branch_of[step].var))
             source = branch_of[step].var
@@ -186,6 +200,7 @@ def analyze_flow(
         sensors=sensors,
         tasks=tuple(tasks),
         branches=tuple(branches),
+        splits=tuple(splits_tasks[step] for step in order if step in splits_tasks),
         edges=tuple(edges),
         runtime=_runtime(ctx, options, deployment, system_labels, system_annotations, org),
         on_failure_callback=(

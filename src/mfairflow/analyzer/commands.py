@@ -62,8 +62,9 @@ def step_commands(
     tags: tuple[str, ...],
     namespace: Optional[str],
     user_code_retries: int,
-    is_mapped: bool,
-    takes_split_index: bool,
+    mapping,
+    mappings: dict,
+    splits_tasks: dict,
     pushes_xcom: bool,
     extra_decospecs: tuple[str, ...],
     switch_merge: Optional[tuple[str, dict]] = None,
@@ -89,7 +90,7 @@ def step_commands(
         choice = f"ti.xcom_pull(task_ids={switch!r})"
         input_paths = f"{RUN_ID}/{{{{ {last_of_case!r}[{choice}] }}}}/{UNMAPPED_TASK_ID}"
     else:
-        input_paths = _input_paths(ctx, node)
+        input_paths = _input_paths(ctx, node, mapping, mappings, splits_tasks)
     decospecs = list(extra_decospecs) + ([XCOM_DECORATOR] if pushes_xcom else [])
     with_words = " ".join(shell_word(f"--with={spec}") for spec in decospecs)
     step_words = [
@@ -98,31 +99,44 @@ def step_commands(
         "step",
         shell_word(step),
         f"--run-id {RUN_ID}",
-        f"--task-id {MAPPED_TASK_ID if is_mapped else UNMAPPED_TASK_ID}",
+        f"--task-id {MAPPED_TASK_ID if mapping else UNMAPPED_TASK_ID}",
         f"--retry-count {RETRY_COUNT}",
         f"--max-user-code-retries {user_code_retries}",
-        f"--input-paths {input_paths}",
+        f"--input-paths {input_paths}" if input_paths else "",
         shell_words(tag_words),
     ]
     if namespace is not None:
         step_words.append(shell_word(f"--namespace={namespace}"))
-    if takes_split_index:  # the foreach's output: ["--split-index", "<i>"]
+    if mapping is not None and mapping.first:
+        # The foreach's output: ["--split-index", "<i>"] (plus "--input-paths", "<outer
+        # instance>" for a nested foreach, from its splits task).
         step_words.append('"$@"')
     commands.append(" ".join(word for word in step_words if word))
     return tuple(commands)
 
 
-def _input_paths(ctx: FlowContext, node) -> str:
+def _input_paths(ctx: FlowContext, node, mapping, mappings: dict, splits_tasks: dict) -> str:
+    """``--input-paths`` of a step, "" when they arrive with the split arguments."""
     graph = ctx.graph
     parents = sorted(node.in_funcs)
     if node.type == "join" and graph[node.split_parents[-1]].type == "foreach":
         foreach = node.split_parents[-1]
-        body = parents[0]
+        body_end = parents[0]
+        if foreach in splits_tasks:  # a nested foreach: this instance's slice of the flat list
+            ranges = f"ti.xcom_pull(task_ids={splits_tasks[foreach]!r}, key='ranges')"
+            slice_ = (
+                f"{{% set r = {ranges}[ti.map_index] %}}{{{{ range(r[0], r[1]) | join(',') }}}}"
+            )
+            return f"{RUN_ID}/{body_end}/t-:{slice_}"
         count = f"ti.xcom_pull(task_ids={foreach!r}) | length"
         # Metaflow's compressed form: common prefix, ':', comma-separated suffixes.
-        return f"{RUN_ID}/{body}/t-:{{{{ range({count}) | join(',') }}}}"
-    if node.is_inside_foreach and graph[parents[0]].type != "foreach":
-        # A later step of a foreach body: the predecessor's instance of the same split.
+        return f"{RUN_ID}/{body_end}/t-:{{{{ range({count}) | join(',') }}}}"
+    if mapping is not None:
+        if mapping.first:
+            if mapping.level > 1:
+                return ""  # from the splits task, with the split index
+            return f"{RUN_ID}/{mapping.foreach}/{UNMAPPED_TASK_ID}"
+        # A later body step: its predecessor's instance of the same split.
         return f"{RUN_ID}/{parents[0]}/{MAPPED_TASK_ID}"
     return ",".join(
         f"{RUN_ID}/{parent}/{UNMAPPED_TASK_ID}" for parent in _ordered_parents(ctx, node, parents)

@@ -66,8 +66,6 @@ def check_graph(ctx: FlowContext) -> None:
         where = {"step": name, "location": ctx.step_location(name)}
         if node.type == "split-switch":
             switch_merge(ctx, node)
-        if node.type == "foreach":
-            _check_foreach(ctx, node)
         if node.type not in ("start", "linear", "split", "join", "foreach", "end", "split-switch"):
             raise CompileError(
                 f"step type {node.type!r} is not supported with Airflow",
@@ -140,63 +138,6 @@ def switch_merge(ctx: FlowContext, node) -> tuple[str, dict]:
             location=ctx.step_location(merge),
         )
     return merge, last_of_case
-
-
-def foreach_body(graph, foreach: str) -> list[str]:
-    """The steps of a foreach body in order, from the first step to the one before the join.
-
-    Callers must have validated the foreach (see ``_check_foreach``).
-    """
-    body = [graph[foreach].out_funcs[0]]
-    while graph[graph[body[-1]].out_funcs[0]].type != "join":
-        body.append(graph[body[-1]].out_funcs[0])
-    return body
-
-
-def _check_foreach(ctx: FlowContext, node) -> None:
-    graph = ctx.graph
-    nested_hint = (
-        "flatten the two levels into one foreach over all (outer, inner) pairs, or move the "
-        "inner loop into the body step's code"
-    )
-    if node.is_inside_foreach:
-        raise CompileError(
-            "nested foreach is not supported with Airflow: this foreach runs inside another "
-            "foreach",
-            hint=nested_hint,
-            step=node.name,
-            location=ctx.step_location(node.name),
-        )
-    # A body is a chain of linear steps ending in the foreach's own join. Every body step is
-    # mapped over the same splits; each instance reads its predecessor's instance.
-    step = graph[node.out_funcs[0]]
-    while True:
-        where = {"step": step.name, "location": ctx.step_location(step.name)}
-        if step.type == "foreach":
-            raise CompileError(
-                f"nested foreach is not supported with Airflow: step {step.name!r} starts a "
-                f"foreach inside the foreach of step {node.name!r}",
-                hint=nested_hint,
-                **where,
-            )
-        if step.type != "linear":
-            raise CompileError(
-                f"step {step.name!r} inside the foreach of step {node.name!r} is a "
-                f"{step.type} step; a foreach body must be a chain of linear steps",
-                hint="move the branches into a step of their own after the foreach's join, or "
-                "compute them inside one body step",
-                **where,
-            )
-        child = graph[step.out_funcs[0]]
-        if child.type == "join":
-            if child.split_parents and child.split_parents[-1] == node.name:
-                return
-            raise CompileError(  # pragma: no cover - Metaflow's own graph checks catch this
-                f"step {child.name!r} does not join the foreach of step {node.name!r}",
-                hint="join the foreach before joining anything else",
-                **where,
-            )
-        step = child
 
 
 def check_kubernetes_options(ctx: FlowContext, step: str, attributes: dict) -> None:
