@@ -225,6 +225,11 @@ def compile_to_file(obj, options: CreateOptions) -> tuple[str, str]:
     analyze_flow(ctx, options, dag_id, Deployment("validation", None, None), org)
     deployment = make_deployment(obj, ctx, options, dag_id, prefix, is_project)
     spec = analyze_flow(ctx, options, dag_id, deployment, org)
+    if options.workflow_timeout is not None and spec.schedule is None:
+        obj.echo(
+            "Note: --workflow-timeout is enforced only for scheduled DAGs; this flow has no "
+            "@schedule, so the DAG has no dagrun_timeout."
+        )
     source = render_dag(spec, template_dirs)
     if options.emit_model:
         write_model(spec, options.emit_model)

@@ -166,6 +166,9 @@ class RuntimeSpec:
     datastore_root: str
     metadata: str
     kube: Optional[KubeConnection]
+    log_capture: Tuple[str, ...]
+    """(before, after, finally) shell text around a pod's commands for Metaflow's log capture,
+    or () for the local target (its output goes to the Airflow task log)."""
     pod_labels: Pairs
     """Labels of every pod (Metaflow's system labels)."""
     pod_annotations: Pairs

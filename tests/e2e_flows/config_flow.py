@@ -10,6 +10,7 @@ class ConfigFlow(FlowSpec):
     @step
     def start(self):
         import os
+
         self.alpha = self.cfg.alpha
         self.env_alpha = os.environ.get("ALPHA")
         self.next(self.end)

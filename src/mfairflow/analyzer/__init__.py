@@ -188,7 +188,7 @@ def analyze_flow(
         flow_file=os.path.basename(ctx.flow_file),
         target=options.target,
         description=_first_line(graph.doc),
-        doc_md=graph.doc or None,
+        doc_md=_dag_doc(graph.doc, bool(mappings)),
         owner=ctx.username,
         schedule=schedule,
         dagrun_timeout_s=options.workflow_timeout if schedule else None,
@@ -306,6 +306,24 @@ def _deploy_time_decospecs(node) -> tuple[str, ...]:
     )
 
 
+MAX_MAP_NOTE = (
+    "Each foreach runs as Airflow dynamic task mapping: a foreach wider than Airflow's "
+    "`[core] max_map_length` (1024 by default) fails at run time; raise that setting for wider "
+    "foreaches."
+)
+
+
+def _dag_doc(doc: Optional[str], has_foreach: bool) -> Optional[str]:
+    """The DAG's doc_md: the flow docstring when it says more than its first line, plus a note
+    on Airflow's mapping limit for flows with a foreach."""
+    parts = []
+    if doc and len(doc.strip().splitlines()) > 1:
+        parts.append(doc.strip())
+    if has_foreach:
+        parts.append(MAX_MAP_NOTE)
+    return "\n\n".join(parts) or None
+
+
 def _first_line(doc: Optional[str]) -> Optional[str]:
     if not doc:
         return None
@@ -355,6 +373,7 @@ def _runtime(
             datastore_root=root,
             metadata=ctx.metadata.TYPE,
             kube=None,
+            log_capture=(),
             pod_labels=(),
             pod_annotations=(),
         )
@@ -370,6 +389,7 @@ def _runtime(
         datastore_root=root,
         metadata=ctx.metadata.TYPE,
         kube=_kube_connection(),
+        log_capture=_log_capture(options.target),
         pod_labels=escaped_pairs(pod_labels),
         pod_annotations=escaped_pairs(pod_annotations),
     )
@@ -392,21 +412,37 @@ def _config_env(ctx: FlowContext) -> tuple[tuple[str, str], ...]:
 
 
 def _bootstrap(ctx: FlowContext, deployment: Deployment) -> tuple[str, ...]:
+    """Shell commands that fetch and unpack the code package, as Metaflow's pods run them.
+
+    Metaflow writes these commands to sit inside ``bash -c "..."`` (escaped for double quotes)
+    and unescapes them with shlex; here each becomes a plain command of its own, unescaped the
+    same way.
+    """
+    import shlex
+
     if not deployment.code_package_url:
         return ()
-    commands = ctx.environment.get_package_commands(
-        deployment.code_package_url, ctx.flow_datastore.TYPE
-    )
+    datastore = ctx.flow_datastore.TYPE
+    commands = ctx.environment.get_package_commands(deployment.code_package_url, datastore)
+    commands += ctx.environment.bootstrap_commands(ctx.graph.start_step, datastore)
     return tuple(
         ["mkdir -p /tmp/mflog"]
-        + [airflow_literal(cmd, whole_field=False) for cmd in commands]
-        + [
-            airflow_literal(cmd, whole_field=False)
-            for cmd in ctx.environment.bootstrap_commands(
-                ctx.graph.start_step, ctx.flow_datastore.TYPE
-            )
-        ]
+        + [airflow_literal(shlex.split(f'"{cmd}"')[0], whole_field=False) for cmd in commands]
     )
+
+
+def _log_capture(target: str) -> tuple[str, ...]:
+    """Metaflow's log capture around a pod's step commands: (before, after, finally).
+
+    The step's stdout and stderr also go to the datastore through ``mflog.tee`` and are saved
+    whatever the outcome, so that ``python flow.py logs`` and the client's ``task.stdout`` work.
+    """
+    if target != "kubernetes":
+        return ()
+    from metaflow.mflog import BASH_SAVE_LOGS, bash_capture_logs
+
+    before, after = bash_capture_logs("\0").split("\0")
+    return (before, after, f"c=$?; {BASH_SAVE_LOGS}; exit $c")
 
 
 def _kubernetes_env(ctx: FlowContext, deployment: Deployment) -> tuple[tuple[str, str], ...]:

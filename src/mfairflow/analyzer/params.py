@@ -21,7 +21,7 @@ def analyze_params(ctx: FlowContext) -> tuple[ParamSpec, ...]:
     specs: list[ParamSpec] = []
     seen: set[str] = set()
     location = ctx.flow_location()
-    for _, param in ctx.flow._get_parameters():
+    for param in _in_declaration_order(ctx.flow):
         name = param.name
         if not _VALID_NAME.match(name):
             raise CompileError(
@@ -42,7 +42,16 @@ def analyze_params(ctx: FlowContext) -> tuple[ParamSpec, ...]:
                 hint=f"give it a default: Parameter({name!r}, default=...)",
                 location=location,
             )
-        default = deploy_time_eval(param.kwargs.get("default"))
+        _reject_files(param, location)
+        try:
+            default = deploy_time_eval(param.kwargs.get("default"))
+        except Exception as exc:  # a deploy-time default function of the user's failed
+            raise CompileError(
+                f"the default of parameter {name!r} could not be computed at deploy time "
+                f"({type(exc).__name__}: {exc})",
+                hint="fix the function that computes the default, or give a plain default",
+                location=location,
+            ) from None
         schema_type, value = _airflow_type(name, param.kwargs.get("type"), default, location)
         help_text = param.kwargs.get("help")
         specs.append(
@@ -55,6 +64,29 @@ def analyze_params(ctx: FlowContext) -> tuple[ParamSpec, ...]:
             )
         )
     return tuple(specs)
+
+
+def _reject_files(param, location: str) -> None:
+    """IncludeFile parameters upload a file at deploy time: reject them before anything runs."""
+    from metaflow.includefile import FilePathClass, IncludeFile
+
+    if isinstance(param, IncludeFile) or isinstance(param.kwargs.get("type"), FilePathClass):
+        raise CompileError(
+            f"parameter {param.name!r} is an IncludeFile, which Airflow params cannot carry",
+            hint="read the file in the start step (from the code package or a datastore path "
+            "given by a str parameter) instead of IncludeFile",
+            location=location,
+        )
+
+
+def _in_declaration_order(flow) -> list:
+    """The flow's parameters in source order (Metaflow lists them sorted by attribute name)."""
+    declared = [(var, param) for var, param in flow._get_parameters()]
+    position = {}
+    for cls in reversed(type(flow).__mro__):
+        for name in vars(cls):
+            position.setdefault(name, len(position))
+    return [param for var, param in sorted(declared, key=lambda vp: position.get(vp[0], 0))]
 
 
 def _airflow_type(name: str, declared, default, location: str) -> tuple[str, object]:

@@ -9,7 +9,17 @@ from ..errors import CompileError
 from .context import FlowContext
 
 _PRESETS = ("@once", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
-_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?#LW-]+$")
+_MONTHS = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
+_DAYS = "SUN MON TUE WED THU FRI SAT".split()
+# (name, lowest, highest, names) of the five fields, as Airflow's croniter reads them.
+_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    ("month", 1, 12, _MONTHS),
+    ("day of week", 0, 7, _DAYS),
+)
+_ITEM = re.compile(r"^(?P<range>\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/(?P<step>[0-9]+))?$")
 
 
 def analyze_schedule(ctx: FlowContext) -> Optional[str]:
@@ -30,12 +40,12 @@ def analyze_schedule(ctx: FlowContext) -> Optional[str]:
     if cron:
         cron = str(cron).strip()
         fields = cron.split()
-        valid = cron in _PRESETS or (
-            len(fields) == 5 and all(_CRON_FIELD.match(part) for part in fields)
-        )
-        if not valid:
+        problem = None
+        if cron not in _PRESETS:
+            problem = _cron_problem(fields)
+        if problem:
             raise CompileError(
-                f"@schedule(cron={cron!r}) is not a five-field cron expression",
+                f"@schedule(cron={cron!r}) is not a valid five-field cron expression ({problem})",
                 hint="use 'minute hour day-of-month month day-of-week', e.g. '0 10 * * *', or "
                 "daily=True / weekly=True / hourly=True",
                 location=location,
@@ -47,4 +57,25 @@ def analyze_schedule(ctx: FlowContext) -> Optional[str]:
         return "@hourly"
     if attrs.get("daily"):
         return "@daily"
+    return None
+
+
+def _cron_problem(fields: list[str]) -> str | None:
+    """What is wrong with a five-field cron expression, or None when Airflow accepts it."""
+    if len(fields) != 5:
+        return f"{len(fields)} fields instead of 5"
+    for text, (name, low, high, names) in zip(fields, _FIELDS):
+        for item in text.split(","):
+            match = _ITEM.match(item)
+            if not match:
+                return f"{name} {item!r} is not a number, range or */step"
+            if match.group("step") is not None and int(match.group("step")) == 0:
+                return f"{name} {item!r} has a step of 0"
+            if match.group("range") == "*":
+                continue
+            for value in match.group("range").split("-"):
+                if value.upper() in names:
+                    continue
+                if not value.isdigit() or not low <= int(value) <= high:
+                    return f"{name} {value!r} is outside {low}-{high}"
     return None

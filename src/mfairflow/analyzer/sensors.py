@@ -55,7 +55,8 @@ def analyze_sensors(
     sensors: list[SensorSpec] = []
     location = ctx.flow_location()
     for deco_name, kind, stem, own_args in _KINDS:
-        for deco in ctx.flow_decorators(deco_name):
+        # Python applies stacked decorators bottom-up; list them in source order.
+        for deco in reversed(ctx.flow_decorators(deco_name)):
             attrs = dict(deco.attributes)
             user_set = getattr(deco, "_user_defined_attributes", set())
             if "mode" not in user_set:
@@ -77,10 +78,15 @@ def analyze_sensors(
                     task_id=task_id,
                     var=python_identifier(task_id, taken_vars),
                     args=tuple(args),
-                    execution_delta_s=delta.total_seconds() if delta is not None else None,
+                    execution_delta_s=_seconds(delta) if delta is not None else None,
                 )
             )
     return tuple(sensors)
+
+
+def _seconds(delta: datetime.timedelta):
+    seconds = delta.total_seconds()
+    return int(seconds) if seconds.is_integer() else seconds
 
 
 def _plain(key: str, value):
