@@ -2,7 +2,7 @@ from metaflow import FlowSpec, step
 
 
 class NestedForeachFlow(FlowSpec):
-    """Three foreach levels: letters × numbers × signs (1 + 2 numbers, 2 signs each)."""
+    """Three foreach levels: letters x numbers x signs (1 + 2 numbers, 2 signs each)."""
 
     @step
     def start(self):

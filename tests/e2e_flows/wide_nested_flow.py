@@ -2,7 +2,7 @@ from metaflow import FlowSpec, step
 
 
 class WideNestedFlow(FlowSpec):
-    """A nested foreach of 5 × 10 = 50 inner tasks, flattened into one mapped task."""
+    """A nested foreach of 5 x 10 = 50 inner tasks, flattened into one mapped task."""
 
     @step
     def start(self):
