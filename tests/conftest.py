@@ -23,7 +23,7 @@ def clean_env(tmp: Path, extra: Optional[dict] = None) -> dict:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("METAFLOW_", "AIRFLOW", "MFAIRFLOW_"))
+        if not k.startswith(("METAFLOW_", "AIRFLOW", "MFAIRFLOW_")) and k != "APP"
     }
     mfhome = tmp / "mfhome"
     mfhome.mkdir(exist_ok=True)

@@ -1,0 +1,118 @@
+"""Golden DAG files: every flow of tests/flows compiles to exactly the reviewed file in snapshots/.
+
+Regenerate on purpose with `make snapshots` (pytest --snapshot-update) and review the diff.
+
+Two inputs of a DAG file depend on the machine rather than on the flow, so the golden files hold
+them fixed to stay valid on every machine and Python:
+  * the code package's content address (sha1): the package carries Metaflow's INFO file, with
+    the full `sys.version`, the platform and the Metaflow version, and mfairflow's own extension
+    code; the snapshot shows a placeholder address instead (the determinism test below compares
+    the real bytes, address included);
+  * the default image, `python:<major>.<minor>` of the compiling interpreter: the compile
+    configures METAFLOW_KUBERNETES_CONTAINER_IMAGE instead.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from conftest import FLOWS, ROOT, compile_flow
+
+FLOW_FILES = sorted(FLOWS.glob("*.py"))
+GUIDE_FLOWS = {
+    "my_flow": "MyAirflowFlow",
+    "scheduled_flow": "ScheduledFlow",
+    "s3_sensor_flow": "S3SensorFlow",
+    "external_task_flow": "ExternalTaskFlow",
+    "parameterized_flow": "ParameterizedFlow",
+    "foreach_flow": "ForeachFlow",
+    "production_ml_flow": "ProductionMLFlow",
+}
+WORKERS = max(2, min(4, os.cpu_count() or 2))
+SNAPSHOT_ENV = {"METAFLOW_KUBERNETES_CONTAINER_IMAGE": "python:3.11"}
+CODE_SHA = re.compile(r'"METAFLOW_CODE_SHA": "([0-9a-f]{40})"')
+PLACEHOLDER_SHA = "c0de" * 10
+
+
+def portable(source: str) -> str:
+    """The DAG source with the code package's content address replaced by a placeholder."""
+    match = CODE_SHA.search(source)
+    assert match, "the DAG names no code package (METAFLOW_CODE_SHA)"
+    sha = match.group(1)
+    return source.replace(f"{sha[:2]}/{sha}", f"{PLACEHOLDER_SHA[:2]}/{PLACEHOLDER_SHA}").replace(
+        sha, PLACEHOLDER_SHA
+    )
+
+
+def compile_all(flows, tmp, **kwargs):
+    """Compile several flows concurrently (each in its own folder); results in input order."""
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        return list(pool.map(lambda flow: compile_flow(flow, tmp, **kwargs), flows))
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """Every corpus flow compiled once, offline, with the default (first) production token."""
+    tmp = tmp_path_factory.mktemp("snapshots")
+    results = compile_all(FLOW_FILES, tmp, env=SNAPSHOT_ENV)
+    return dict(zip([flow.stem for flow in FLOW_FILES], results))
+
+
+def test_corpus_holds_every_guide_example_and_one_flow_per_file():
+    assert len(FLOW_FILES) >= 14
+    stems = {flow.stem for flow in FLOW_FILES}
+    assert set(GUIDE_FLOWS) <= stems
+    for flow in FLOW_FILES:
+        tree = ast.parse(flow.read_text(), str(flow))
+        classes = [
+            node.name
+            for node in tree.body
+            if isinstance(node, ast.ClassDef)
+            and any(getattr(base, "id", None) == "FlowSpec" for base in node.bases)
+        ]
+        assert len(classes) == 1, f"{flow.name}: one FlowSpec per file, found {classes}"
+        assert f"{classes[0]}()" in flow.read_text().split('if __name__ == "__main__":')[-1]
+        if flow.stem in GUIDE_FLOWS:
+            assert classes == [GUIDE_FLOWS[flow.stem]]
+
+
+@pytest.mark.parametrize("flow", FLOW_FILES, ids=lambda flow: flow.stem)
+def test_dag_matches_snapshot(flow, compiled, snapshot):
+    result = compiled[flow.stem]
+    assert result.proc.returncode == 0, result.proc.stderr
+    snapshot.snapshot_dir = ROOT / "snapshots"
+    snapshot.assert_match(portable(result.source), f"{flow.stem}_dag.py")
+
+
+def test_snapshots_are_clean_under_airflows_own_migration_rules():
+    """`ruff --select AIR` knows what Airflow 3 removed or moved: the golden DAGs use none of it."""
+    snapshots = sorted((ROOT / "snapshots").glob("*_dag.py"))
+    assert len(snapshots) == len(FLOW_FILES)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache", "--preview"]
+        + ["--select", "AIR"]
+        + [str(path) for path in snapshots],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("stem", ["production_ml_flow", "all_params_flow", "multi_sensor_flow"])
+def test_output_is_byte_identical_across_folders_and_hash_seeds(stem, tmp_path):
+    flow = FLOWS / f"{stem}.py"
+    runs = [(tmp_path / "one", "1"), (tmp_path / "two" / "deeper", "2")]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = pool.map(
+            lambda run: compile_flow(flow, run[0], env={"PYTHONHASHSEED": run[1]}), runs
+        )
+    for result in (first, second):
+        assert result.proc.returncode == 0, result.proc.stderr
+    assert first.flow_path.parent != second.flow_path.parent  # two working directories
+    assert first.dag_path.read_bytes() == second.dag_path.read_bytes()
