@@ -5,59 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import pytest
-from conftest import ROOT, compile_flow
+from conftest import BUCKET, ROOT, SECRET, compile_flow, s3_client
 
-BUCKET = "mfairflow-deploy"
 FLOW = ROOT / "examples" / "my_flow.py"
-SECRET = "not-a-real-secret-key-9f8e7d"
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """A moto S3 server on 127.0.0.1, with one bucket."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = Path(sys.executable).with_name("moto_server")
-    proc = subprocess.Popen(
-        [str(server), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        client = s3_client(endpoint)
-        for _ in range(100):
-            try:
-                client.create_bucket(Bucket=BUCKET)
-                break
-            except Exception:  # not listening yet
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("moto_server did not start")
-        yield endpoint
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def s3_client(endpoint: str):
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key=SECRET,
-        region_name="us-east-1",
-    )
 
 
 def deploy_env(endpoint: str, user: str, home: Path) -> dict:

@@ -25,8 +25,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .render import template_dirs
 
         target = Path(args.dir)
-        if target.exists() and any(target.iterdir()):
-            print(f"error: {target} is not empty\nhint: export into a new folder", file=sys.stderr)
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            print(
+                f"error: {target} is not empty (or not a folder)\nhint: export into a new folder",
+                file=sys.stderr,
+            )
             return 2
         shutil.copytree(template_dirs()[-1], target, dirs_exist_ok=True)
         print(f"Templates copied to {target}; pass it with --template-dir or template_dir:.")

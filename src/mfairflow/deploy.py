@@ -36,7 +36,7 @@ def resolve_dag_name(flow_name: str, name: Optional[str]) -> tuple[str, str, boo
         dag_name = name or flow_name
         prefix = dag_name
         is_project = False
-    if not _VALID_NAME.match(dag_name) or len(dag_name) > 250:
+    if not _VALID_NAME.fullmatch(dag_name) or len(dag_name) > 250:
         raise CompileError(
             f"DAG name {dag_name!r} is not a valid Airflow DAG id",
             hint="use letters, digits, '_', '-' and '.' only (at most 250 characters)",

@@ -13,7 +13,7 @@ import shlex
 
 # Suffixes that make Airflow load a templated string as a template *file*
 # (template_ext of the operators we generate: KubernetesPodOperator, bash, sql sensors).
-_TEMPLATE_FILE_SUFFIXES = ("yaml", "yml", "json", "sh", "bash", "sql", "hql")
+_TEMPLATE_FILE_SUFFIXES = (".yaml", ".yml", ".json", ".sh", ".bash", ".sql", ".hql")
 _JINJA_SYNTAX = re.compile(r"\{[{%#]|[\r]")
 
 

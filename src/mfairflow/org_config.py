@@ -107,7 +107,14 @@ def load_config(path: Optional[Path]) -> OrgConfig:
     lines = {}
     if isinstance(root, yaml.MappingNode):
         for key_node, _ in root.value:
-            lines[str(key_node.value)] = key_node.start_mark.line + 1
+            key = str(key_node.value)
+            if key in lines:
+                raise CompileError(
+                    f"the key {key!r} is written twice in the organization config",
+                    hint="keep one of the two",
+                    location=f"{path}:{key_node.start_mark.line + 1}",
+                )
+            lines[key] = key_node.start_mark.line + 1
     if not isinstance(data, dict):
         raise CompileError(
             "the organization config must be a mapping of keys to values",
@@ -124,7 +131,30 @@ def load_config(path: Optional[Path]) -> OrgConfig:
                 location=where,
             )
         values[key] = _check(key, value, where, path)
+        _check_kubernetes_value(key, values[key], where)
     return OrgConfig(path=str(path), lines=lines, **values)
+
+
+def _check_kubernetes_value(key: str, value, where: str) -> None:
+    """Kubernetes' naming rules for the pod settings of the config (reported at the key)."""
+    from .analyzer.pods import DNS_SUBDOMAIN, LABEL_VALUE, valid_key
+
+    def invalid(what: str) -> CompileError:
+        return CompileError(
+            f"{what} in the organization config ({key!r}) is not valid for Kubernetes",
+            hint="namespaces and service accounts: lowercase letters, digits, '-' and '.'; "
+            "label values: up to 63 letters, digits, '-', '_' or '.'",
+            location=where,
+        )
+
+    if key in ("namespace", "service_account") and not DNS_SUBDOMAIN.fullmatch(value):
+        raise invalid(repr(value))
+    if key in ("labels", "node_selector", "annotations"):
+        for name, item in value:
+            if not valid_key(name):
+                raise invalid(f"the key {name!r}")
+            if key != "annotations" and not LABEL_VALUE.fullmatch(item):
+                raise invalid(f"the value {item!r}")
 
 
 def _check(key: str, value, where: str, path: Path):
@@ -139,9 +169,9 @@ def _check(key: str, value, where: str, path: Path):
         )
 
     if kind == "str":
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str) or not value.strip():
             raise wrong("a non-empty string")
-        if key == "on_failure_callback" and not _CALLABLE_PATH.match(value):
+        if key == "on_failure_callback" and not _CALLABLE_PATH.fullmatch(value):
             raise CompileError(
                 f"on_failure_callback {value!r} is not an import path",
                 hint="write module.function, e.g. my_org.alerts.notify_failure",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
@@ -81,12 +82,25 @@ def render_dag(spec: DagSpec, template_dir: Sequence[str] = ()) -> str:
     """The formatted, compiled-checked source of the DAG file."""
     import jinja2
 
+    for folder in template_dir:
+        if not Path(folder).is_dir():
+            raise CompileError(
+                f"the template folder {str(folder)!r} does not exist",
+                hint="pass an existing folder to --template-dir (start from "
+                "`mfairflow templates export DIR`)",
+            )
     try:
         text = make_environment(template_dir).get_template(ENTRY_TEMPLATE).render(dag=spec)
     except jinja2.TemplateError as exc:
         raise CompileError(
             f"template error: {exc}",
             hint="fix the template (an organization override, if --template-dir is used)",
+        ) from None
+    except RecursionError:
+        raise CompileError(
+            "template error: a template extends itself",
+            hint='an override of dag.py.jinja must {% extends "mfairflow/dag.py.jinja" %} '
+            "(the packaged file), not its own name",
         ) from None
     source = format_source(text)
     try:
@@ -109,15 +123,35 @@ def format_source(text: str) -> str:
         ) from None
 
 
+CODE_SHA = re.compile(r'"METAFLOW_CODE_SHA": "([0-9a-f]{40})"')
+
+
+def without_code_address(source: str) -> str:
+    """The source with the code package's content address replaced by a fixed placeholder.
+
+    The address hashes the whole code package, which also holds Metaflow's INFO file (Python
+    version, platform, git commit of the flow's repository): it changes with the machine and
+    with every commit, while the DAG a reviewer reads does not. ``--check`` compares without it.
+    """
+    match = CODE_SHA.search(source)
+    if not match:
+        return source
+    sha = match.group(1)
+    return source.replace(sha, "<code package sha1>").replace(
+        f"{sha[:2]}/<code package sha1>", "<code package address>"
+    )
+
+
 def unified_diff(path: str, fresh: str) -> str:
-    """Unified diff from the file at ``path`` (empty if missing) to ``fresh``."""
+    """Unified diff from the file at ``path`` (empty if missing) to ``fresh``, ignoring the
+    code package's content address (see ``without_code_address``)."""
     import difflib
 
     try:
         current = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         current = ""
-    if current == fresh:
+    if without_code_address(current) == without_code_address(fresh) and current:
         return ""
     return (
         "".join(

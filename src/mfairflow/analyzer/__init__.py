@@ -143,7 +143,7 @@ def analyze_flow(
                 var=task_vars[step],
                 step=step,
                 kind=node.type,
-                doc=node.doc or None,
+                doc=markdown_text(node.doc) or None,
                 upstream=tuple(sorted(node.in_funcs, key=order.index)),
                 mapped_over=source_var(mapping.foreach) if is_mapped else None,
                 pushes_xcom=node.type in ("foreach", "split-switch"),
@@ -242,11 +242,16 @@ def _check_options(options: CreateOptions) -> None:
             )
     if options.worker_pool is not None and not options.worker_pool.strip():
         raise CompileError("--worker-pool cannot be empty", hint="name an Airflow pool")
+    if options.worker_pool is not None and len(options.worker_pool) > 256:
+        raise CompileError(
+            "--worker-pool is longer than 256 characters",
+            hint="Airflow stores pool names of at most 256 characters; use a shorter name",
+        )
 
 
 def _check_org(org: OrgConfig) -> None:
     for key, _ in org.env:
-        if not _ENV_NAME.match(key):
+        if not _ENV_NAME.fullmatch(key):
             raise CompileError(
                 f"env variable name {key!r} in the organization config is not valid",
                 hint="use letters, digits, '_', '-' and '.', not starting with a digit",
@@ -265,7 +270,7 @@ def _check_org(org: OrgConfig) -> None:
 def _check_env_names(ctx: FlowContext, step: str) -> None:
     deco = ctx.step_decorator(step, "environment")
     for key in (deco.attributes.get("vars") or {}) if deco is not None else ():
-        if not _ENV_NAME.match(str(key)):
+        if not _ENV_NAME.fullmatch(str(key)):
             raise CompileError(
                 f"@environment variable name {key!r} is not a valid environment variable name",
                 hint="use letters, digits, '_', '-' and '.', not starting with a digit",
@@ -321,7 +326,14 @@ def _dag_doc(doc: Optional[str], has_foreach: bool) -> Optional[str]:
         parts.append(doc.strip())
     if has_foreach:
         parts.append(MAX_MAP_NOTE)
-    return "\n\n".join(parts) or None
+    return markdown_text("\n\n".join(parts)) or None
+
+
+def markdown_text(doc: Optional[str]) -> Optional[str]:
+    """A doc_md value Airflow shows as text: one ending in ".md" would be read as a file name."""
+    if doc and doc.rstrip().endswith(".md"):
+        return doc + "\n"
+    return doc
 
 
 def _first_line(doc: Optional[str]) -> Optional[str]:

@@ -23,7 +23,7 @@ def analyze_params(ctx: FlowContext) -> tuple[ParamSpec, ...]:
     location = ctx.flow_location()
     for param in _in_declaration_order(ctx.flow):
         name = param.name
-        if not _VALID_NAME.match(name):
+        if not _VALID_NAME.fullmatch(name):
             raise CompileError(
                 f"parameter name {name!r} cannot be an Airflow param",
                 hint="use letters, digits, '_' and '-' only, starting with a letter",

@@ -13,9 +13,10 @@ from ..org_config import OrgConfig
 from .context import FlowContext
 from .validation import check_kubernetes_options
 
-_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)$")
+LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)$")
 _TOLERATION_KEYS = {
     "key": "key",
     "operator": "operator",
@@ -141,6 +142,8 @@ def analyze_pod(
     for key in sorted(extended):
         resources[str(key)] = str(extended[key])
     limits = dict(resources) if qos == "guaranteed" else {}
+    for key in sorted(extended):  # extended resources cannot be overcommitted: limit = request
+        limits[str(key)] = str(extended[key])
     if gpu:
         limits[f"{vendor}.com/gpu"] = str(gpu)
     secrets = _secrets(attrs.get("secrets")) + _secrets(KUBERNETES_SECRETS)
@@ -159,14 +162,14 @@ def analyze_pod(
         _check_label(key, value, where)
     image = attrs.get("image") or _default_image()
     namespace = attrs.get("namespace") or "default"
-    if not _DNS_SUBDOMAIN.match(str(namespace)) or len(str(namespace)) > 63:
+    if not DNS_LABEL.fullmatch(str(namespace)):
         raise CompileError(
             f"@kubernetes(namespace={namespace!r}) is not a valid Kubernetes namespace",
             hint="use lowercase letters, digits and '-' (at most 63 characters)",
             **where,
         )
     account = attrs.get("service_account")
-    if account and not _DNS_SUBDOMAIN.match(str(account)):
+    if account and not DNS_SUBDOMAIN.fullmatch(str(account)):
         raise CompileError(
             f"@kubernetes(service_account={account!r}) is not a valid service account name",
             hint="use lowercase letters, digits, '-' and '.'",
@@ -184,7 +187,7 @@ def analyze_pod(
         gpu_vendor=vendor,
         requests=tuple(resources.items()),
         limits=tuple(limits.items()),
-        secrets=tuple(dict.fromkeys(secrets)),
+        secrets=_checked_secrets(secrets, where),
         node_selector=escaped_pairs(node_selector),
         tolerations=_tolerations(attrs.get("tolerations"), where),
         labels=escaped_pairs(labels),
@@ -219,8 +222,8 @@ def system_pod_metadata(
 
 
 def escaped_pairs(mapping: dict) -> tuple[tuple[str, str], ...]:
-    """(key, value) pairs of a string mapping, each safe for Airflow's templating."""
-    return tuple((airflow_literal(k), airflow_literal(v)) for k, v in mapping.items())
+    """(key, value) pairs of a string mapping whose values Airflow renders (keys it does not)."""
+    return tuple((k, airflow_literal(v)) for k, v in mapping.items())
 
 
 def sanitize_label_value(value: str) -> str:
@@ -288,6 +291,18 @@ def _secrets(value) -> list[str]:
     return [str(part) for part in value]
 
 
+def _checked_secrets(secrets: list[str], where: dict) -> tuple[str, ...]:
+    for name in secrets:
+        if not DNS_SUBDOMAIN.fullmatch(name) or ".." in name or len(name) > 253:
+            raise CompileError(
+                f"{name!r} is not a valid Kubernetes secret name",
+                hint="secret names are lowercase letters, digits, '-' and '.' (check "
+                "@kubernetes(secrets=...) and METAFLOW_KUBERNETES_SECRETS)",
+                **where,
+            )
+    return tuple(dict.fromkeys(secrets))
+
+
 def _mapping(value, what: str, where: dict) -> dict:
     if not value:
         return {}
@@ -309,12 +324,16 @@ def _mapping(value, what: str, where: dict) -> dict:
     return {str(k): "" if v is None else str(v) for k, v in value.items()}
 
 
-def _check_key(key: str, what: str, where: dict) -> None:
+def valid_key(key: str) -> bool:
+    """Kubernetes' syntax for label and annotation keys: an optional DNS prefix, a name."""
     prefix, _, name = key.rpartition("/")
-    valid = bool(_LABEL_NAME.match(name)) and (
-        not prefix or (_DNS_SUBDOMAIN.match(prefix) is not None and len(prefix) <= 253)
+    return bool(LABEL_NAME.fullmatch(name)) and (
+        not prefix or (DNS_SUBDOMAIN.fullmatch(prefix) is not None and len(prefix) <= 253)
     )
-    if not valid:
+
+
+def _check_key(key: str, what: str, where: dict) -> None:
+    if not valid_key(key):
         raise CompileError(
             f"{key!r} is not a valid Kubernetes {what} key",
             hint="use an optional DNS prefix and '/', then up to 63 letters, digits, '-', '_' "
@@ -325,7 +344,7 @@ def _check_key(key: str, what: str, where: dict) -> None:
 
 def _check_label(key: str, value: str, where: dict) -> None:
     _check_key(key, "label", where)
-    if not _LABEL_VALUE.match(value):
+    if not LABEL_VALUE.fullmatch(value):
         raise CompileError(
             f"{value!r} is not a valid Kubernetes label value (label {key!r})",
             hint="use at most 63 letters, digits, '-', '_' or '.', starting and ending with a "
@@ -349,6 +368,7 @@ def _tolerations(value, where: dict) -> tuple[Toleration, ...]:
                 **where,
             )
         fields = {_TOLERATION_KEYS[k]: v for k, v in item.items()}
+        _check_toleration(fields, item, where)
         seconds = fields.get("toleration_seconds")
         result.append(
             Toleration(
@@ -362,5 +382,24 @@ def _tolerations(value, where: dict) -> tuple[Toleration, ...]:
     return tuple(result)
 
 
+def _check_toleration(fields: dict, item: dict, where: dict) -> None:
+    problems = []
+    if fields.get("key") is not None and not valid_key(str(fields["key"])):
+        problems.append("key")
+    if fields.get("value") is not None and not LABEL_VALUE.fullmatch(str(fields["value"])):
+        problems.append("value")
+    if fields.get("operator") not in (None, "Equal", "Exists"):
+        problems.append("operator")
+    if fields.get("effect") not in (None, "NoSchedule", "PreferNoSchedule", "NoExecute"):
+        problems.append("effect")
+    if problems:
+        raise CompileError(
+            f"@kubernetes(tolerations=...) has an invalid {' and '.join(problems)} in {item!r}",
+            hint="key and value follow label syntax; operator is Equal or Exists; effect is "
+            "NoSchedule, PreferNoSchedule or NoExecute",
+            **where,
+        )
+
+
 def _opt_str(value) -> Optional[str]:
-    return None if value is None else airflow_literal(str(value))
+    return None if value is None else str(value)  # tolerations are not templated by Airflow

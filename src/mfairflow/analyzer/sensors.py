@@ -101,7 +101,7 @@ def _plain(key: str, value):
 def _task_id(name, stem: str, taken: set[str], deco_name: str, location: str) -> str:
     if name is not None:
         name = str(name)
-        if not _TASK_ID.match(name):
+        if not _TASK_ID.fullmatch(name):
             raise CompileError(
                 f"@{deco_name}(name={name!r}) is not a valid Airflow task id",
                 hint="use letters, digits, '_', '-' and '.' only (at most 250 characters)",
