@@ -159,6 +159,9 @@ def describe_task(task) -> dict:
         "retry_delay_seconds": seconds(argument(task, "retry_delay")),
         "execution_timeout_seconds": seconds(argument(task, "execution_timeout")),
         "doc_md": argument(task, "doc_md"),
+        "trigger_rule": str(
+            getattr(argument(task, "trigger_rule"), "value", None) or argument(task, "trigger_rule")
+        ),
     }
     name = info["operator"]
     if name == "KubernetesPodOperator":
