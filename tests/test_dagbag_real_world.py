@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, compile_flow
 from test_snapshots import SNAPSHOT_ENV, portable
 
