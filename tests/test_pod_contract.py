@@ -65,7 +65,7 @@ def run_pod(operator, dag, tmp: Path, env_extra: dict, xcom: dict, map_index: in
     return json.loads(xcom_file.read_text()) if xcom_file.exists() else None, proc
 
 
-@pytest.mark.parametrize("flow_file", ["linear_flow.py", "foreach_flow.py"])
+@pytest.mark.parametrize("flow_file", ["linear_flow.py", "foreach_strings_flow.py"])
 def test_pods_fetch_the_code_package_and_run_their_steps(tmp_path, s3_endpoint, flow_file):
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
@@ -103,7 +103,9 @@ def test_pods_fetch_the_code_package_and_run_their_steps(tmp_path, s3_endpoint, 
 
     # What Metaflow recorded in S3, read back with the client (local metadata is per pod, so
     # read artifacts through the datastore by pathspec).
-    flow_name = {"linear_flow.py": "LinearFlow", "foreach_flow.py": "ForeachFlow"}[flow_file]
+    flow_name = {"linear_flow.py": "LinearFlow", "foreach_strings_flow.py": "ForeachStringsFlow"}[
+        flow_file
+    ]
     code = (
         "import json, sys\n"
         "from metaflow import namespace\n"
@@ -119,7 +121,7 @@ def test_pods_fetch_the_code_package_and_run_their_steps(tmp_path, s3_endpoint, 
     import hashlib
 
     run = "airflow-" + hashlib.md5(f"{flow_name}-{RUN_ID}".encode()).hexdigest()[:12]
-    names = ["total"] if flow_file == "linear_flow.py" else ["count", "results"]
+    names = ["total"] if flow_file == "linear_flow.py" else ["joined"]
     proc = subprocess.run(
         [sys.executable, "-c", code, flow_name, run, *names],
         env={**os.environ, **env, "METAFLOW_DEFAULT_DATASTORE": "s3"},
@@ -132,4 +134,5 @@ def test_pods_fetch_the_code_package_and_run_their_steps(tmp_path, s3_endpoint, 
     if flow_file == "linear_flow.py":
         assert values == {"total": repr(11 + 33)}
     else:
-        assert values == {"count": "10", "results": repr([i * 2 for i in range(10)])}
+        words = ["alpha", "beta", "gamma", 'it\'s "quoted" {{ not jinja }}']
+        assert values == {"joined": repr("|".join(w.upper() for w in words))}
