@@ -195,7 +195,7 @@ def compile_to_file(obj, options: CreateOptions) -> tuple[str, str]:
     """
     from metaflow.util import get_username
 
-    from .analyzer import Deployment, FlowContext, analyze_flow
+    from .analyzer import Deployment, FlowContext, analyze_flow, with_deployment
     from .deploy import make_deployment, resolve_dag_name
     from .model_dump import write_model
     from .org_config import find_config, load_config
@@ -221,10 +221,10 @@ def compile_to_file(obj, options: CreateOptions) -> tuple[str, str]:
             "keep only one of the two DAGs",
             hint="give this flow another DAG name with --name (or another @project branch)",
         )
-    # Validate before anything is written to the datastore (token, code package).
-    analyze_flow(ctx, options, dag_id, Deployment("validation", None, None), org)
+    # Analyze (and so validate) before anything is written to the datastore.
+    spec = analyze_flow(ctx, options, dag_id, Deployment("not-deployed-yet", None, None), org)
     deployment = make_deployment(obj, ctx, options, dag_id, prefix, is_project)
-    spec = analyze_flow(ctx, options, dag_id, deployment, org)
+    spec = with_deployment(spec, ctx, options, deployment, org)
     if options.workflow_timeout is not None and spec.schedule is None:
         obj.echo(
             "Note: --workflow-timeout is enforced only for scheduled DAGs; this flow has no "

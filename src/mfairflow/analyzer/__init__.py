@@ -30,7 +30,7 @@ from .validation import (
     switch_merge,
 )
 
-__all__ = ["Deployment", "FlowContext", "analyze_flow"]
+__all__ = ["Deployment", "FlowContext", "analyze_flow", "with_deployment"]
 
 # Names the DAG template defines or uses; a task variable must not shadow them.
 TEMPLATE_NAMES = {
@@ -208,6 +208,25 @@ def analyze_flow(
         ),
         generator=f"mfairflow {__version__}",
     )
+
+
+def with_deployment(
+    spec: DagSpec,
+    ctx: FlowContext,
+    options: CreateOptions,
+    deployment: Deployment,
+    org: Optional[OrgConfig] = None,
+) -> DagSpec:
+    """The analyzed DAG with the deploy's token and code package filled in.
+
+    Only the runtime (constants shared by every task) depends on the deployment, so the flow
+    is analyzed and validated once, before anything is written to the datastore.
+    """
+    import dataclasses
+
+    labels, annotations = _system_metadata(ctx, deployment.production_token)
+    runtime = _runtime(ctx, options, deployment, labels, annotations, org or OrgConfig())
+    return dataclasses.replace(spec, runtime=runtime)
 
 
 def _free_task_id(candidate: str, taken: set[str]) -> str:
