@@ -62,3 +62,13 @@ def python_identifier(name: str, taken: set[str]) -> str:
         counter += 1
     taken.add(candidate)
     return candidate
+
+
+def unique_name(candidate: str, taken: set[str]) -> str:
+    """``candidate``, or ``candidate_2``, ``_3``... the first not in ``taken`` (then taken)."""
+    base, counter = candidate, 2
+    while candidate in taken:
+        candidate = f"{base}_{counter}"
+        counter += 1
+    taken.add(candidate)
+    return candidate

@@ -11,7 +11,7 @@ from typing import Optional
 
 from .. import __version__
 from ..errors import CompileError
-from ..escaping import airflow_literal, python_identifier
+from ..escaping import airflow_literal, python_identifier, unique_name
 from ..model import BranchSpec, DagSpec, KubeConnection, RuntimeSpec, SplitsSpec, TaskSpec
 from ..options import CreateOptions
 from ..org_config import OrgConfig
@@ -99,7 +99,7 @@ def analyze_flow(
     for step in order:
         mapping = mappings.get(step)
         if graph[step].type == "foreach" and mapping is not None:
-            task_id = _free_task_id(f"{step}_splits", taken_task_ids)
+            task_id = unique_name(f"{step}_splits", taken_task_ids)
             splits_tasks[step] = SplitsSpec(
                 task_id=task_id,
                 var=python_identifier(task_id, taken_vars),
@@ -115,7 +115,7 @@ def analyze_flow(
     for step in order:
         if graph[step].type == "split-switch":
             merge, last_of_case = switch_merge(ctx, graph[step])
-            task_id = _free_task_id(f"{step}_choice", taken_task_ids)
+            task_id = unique_name(f"{step}_choice", taken_task_ids)
             branch = BranchSpec(
                 task_id=task_id,
                 var=python_identifier(task_id, taken_vars),
@@ -227,15 +227,6 @@ def with_deployment(
     labels, annotations = _system_metadata(ctx, deployment.production_token)
     runtime = _runtime(ctx, options, deployment, labels, annotations, org or OrgConfig())
     return dataclasses.replace(spec, runtime=runtime)
-
-
-def _free_task_id(candidate: str, taken: set[str]) -> str:
-    base, counter = candidate, 2
-    while candidate in taken:
-        candidate = f"{base}_{counter}"
-        counter += 1
-    taken.add(candidate)
-    return candidate
 
 
 def _check_options(options: CreateOptions) -> None:

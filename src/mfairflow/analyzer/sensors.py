@@ -6,7 +6,7 @@ import datetime
 import re
 
 from ..errors import CompileError
-from ..escaping import airflow_literal, python_identifier
+from ..escaping import airflow_literal, python_identifier, unique_name
 from ..model import SensorSpec
 from .context import FlowContext
 
@@ -115,12 +115,7 @@ def _task_id(name, stem: str, taken: set[str], deco_name: str, location: str) ->
             )
         taken.add(name)
         return name
-    candidate, counter = stem, 2
-    while candidate in taken:
-        candidate = f"{stem}_{counter}"
-        counter += 1
-    taken.add(candidate)
-    return candidate
+    return unique_name(stem, taken)
 
 
 def _validate(kind: str, deco_name: str, attrs: dict, location: str) -> None:
