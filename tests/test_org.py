@@ -151,6 +151,7 @@ for dag_id, dag in sorted(bag.dags.items()):
             info.update({name: get(name) for name in KUBE})
             info["tolerations"] = [plain(x) for x in get("tolerations") or []]
             info["env"] = env_of(get("env_vars"))
+            info["cmds"] = list(get("cmds") or [])
         tasks[t.task_id] = info
     out["dags"][dag_id] = {
         "file": os.path.basename(dag.fileloc),
@@ -462,15 +463,16 @@ def test_step_kubernetes_decorator_beats_the_config(precedence):
 
 
 def test_step_retry_beats_the_config_retries(precedence):
-    compiled, dags = precedence
+    _, dags = precedence
     tasks = dags["PrecedenceFlow"]["tasks"]
     assert tasks["flaky"]["retries"] == 3
     assert tasks["quiet"]["retries"] == 0  # @retry(times=0) is a decision too
     for step in ("start", "staged", "end"):
         assert tasks[step]["retries"] == ORG_VALUES["retries"]
-    source = compiled["precedence"].source
-    assert "run_flow step flaky " in source and "--max-user-code-retries 3 " in source
-    assert f"--max-user-code-retries {ORG_VALUES['retries']} " in source
+    script = tasks["flaky"]["cmds"][2]
+    assert "run_flow step flaky " in script and "--max-user-code-retries 3 " in script
+    script = tasks["staged"]["cmds"][2]
+    assert f"--max-user-code-retries {ORG_VALUES['retries']} " in script
 
 
 def test_step_environment_beats_the_config_env(precedence):
@@ -1072,7 +1074,7 @@ def test_template_dir_override_of_default_args_and_tasks_blocks(overrides):
     assert '"email": ["oncall@acme.example"],' in source
     assert '"execution_timeout": timedelta(days=5),' in source  # super() kept the defaults
     for step, kind in (("start", "split"), ("join", "join"), ("end", "end")):
-        assert f"    # Acme task: step {step} ({kind})\n    {step} = Kubernetes" in source
+        assert f"    # Acme task: step {step} ({kind})\n    {step} = metaflow_step(" in source
     assert "    start >> a\n" in source  # the blocks not overridden are the default
     dag = dags["Override_blocks"]
     assert {tuple(t["email"] or ()) for t in dag["tasks"].values()} == {("oncall@acme.example",)}

@@ -61,17 +61,25 @@ POD_ANNOTATIONS = {
     "metaflow/flow_name": "S3SensorFlow",
 }
 
-# Arguments shared by every pod.
+# Pod settings of every step, unless the step's call says otherwise.
 POD_DEFAULTS = {
+    "image": "registry.acme.example/ml/python:3.11",
+    "namespace": "ml-pipelines",
+    "service_account_name": "ml-runner",
     "in_cluster": True,
     "startup_timeout_seconds": 3600,
     "get_logs": True,
     "log_events_on_failure": True,
     "on_finish_action": "delete_pod",
 }
+RESOURCES = k8s.V1ResourceRequirements(
+    requests={"cpu": "1", "memory": "4096M", "ephemeral-storage": "10240M"},
+)
+# Kubernetes secrets whose keys become environment variables of every pod.
+SECRETS = []
 
 
-# Environment of every task (step-specific variables are added per task).
+# Environment of every task (a step's own variables are added to it).
 COMMON_ENV = {
     "METAFLOW_CODE_URL": "s3://mfairflow-test/metaflow/S3SensorFlow/data/c0/c0dec0dec0dec0dec0dec0dec0dec0dec0dec0de",
     "METAFLOW_CODE_SHA": "c0dec0dec0dec0dec0dec0dec0dec0dec0dec0de",
@@ -85,13 +93,14 @@ COMMON_ENV = {
     "METAFLOW_CARD_S3ROOT": "s3://mfairflow-test/metaflow/mf.cards",
     "METAFLOW_KUBERNETES_WORKLOAD": "1",
     "METAFLOW_RUNTIME_ENVIRONMENT": "kubernetes",
-    "METAFLOW_AIRFLOW_DAG_RUN_ID": "{{ run_id }}",
     "PYTHONUNBUFFERED": "x",
     "MF_DATASTORE": "s3",
     "MFLOG_STDOUT": "/tmp/mflog/stdout",
     "MFLOG_STDERR": "/tmp/mflog/stderr",
     "ACME_ENV": "production",
 }
+# ... and the part Airflow renders for each task.
+TASK_ENV = {"METAFLOW_AIRFLOW_DAG_RUN_ID": "{{ run_id }}"}
 
 # Every command runs the flow file through this shell function.
 METAFLOW = "python s3_sensor_flow.py --quiet --no-pylint --metadata=local --environment=local --datastore=s3 --datastore-root=s3://mfairflow-test/metaflow"
@@ -103,6 +112,17 @@ LOG_CAPTURE = [
     "c=$?; python -m metaflow.mflog.save_logs; exit $c",
 ]
 
+# The run id (the same for every task of a DAG run), the attempt and the task ids that each
+# step command passes to Metaflow, and the options it ends with.
+RUN_ID = "{{ metaflow_run_id(run_id) }}"
+RETRY_COUNT = "{{ ti.try_number - 1 }}"
+TASK_ID = "t-0"
+MAPPED_TASK_ID = "t-{{ ti.map_index }}"
+STEP_OPTIONS = []
+
+# The start step first creates the run's parameters task (a retry finds it in place).
+INIT_PARAMS = "{ run_flow dump --max-value-size=0 {{ metaflow_run_id(run_id) }}/_parameters/params >/dev/null 2>&1 || run_flow init --run-id {{ metaflow_run_id(run_id) }} --task-id params; }"
+
 
 def metaflow_run_id(airflow_run_id: str) -> str:
     """Metaflow run id of one DAG run: the same for all its tasks and retries."""
@@ -110,11 +130,100 @@ def metaflow_run_id(airflow_run_id: str) -> str:
     return "airflow-" + digest.hexdigest()[:12]
 
 
-def step_script(*commands: str) -> str:
+def step_commands(
+    step: str,
+    inputs: list,
+    user_code_retries: int = 0,
+    *,
+    mapped: bool = False,
+    split_args: bool = False,
+    decorators: tuple = (),
+    init_params: bool = False,
+) -> list:
+    """The Metaflow commands of one task: `step` with its input paths (relative to the run).
+
+    A mapped task's id is its map index; the first step of a foreach body also gets the
+    foreach's split arguments ("$@").
+    """
+    words = [*decorators, "step", step, "--run-id", RUN_ID, "--task-id"]
+    words += [MAPPED_TASK_ID if mapped else TASK_ID, "--retry-count", RETRY_COUNT]
+    words += ["--max-user-code-retries", str(user_code_retries)]
+    if inputs:
+        words += ["--input-paths", ",".join(f"{RUN_ID}/{path}" for path in inputs)]
+    words += [*STEP_OPTIONS, '"$@"'] if split_args else STEP_OPTIONS
+    command = "run_flow " + " ".join(words)
+    return [INIT_PARAMS, command] if init_params else [command]
+
+
+def step_script(commands: list) -> str:
     """Bash script of one task: set up, define run_flow, then run the step's commands."""
     run_flow = "run_flow() { " + METAFLOW + ' "$@"; }'
     steps = LOG_CAPTURE[0] + " && ".join([run_flow, *commands]) + LOG_CAPTURE[1]
     return " && ".join([*SETUP, steps]) + "; " + LOG_CAPTURE[2]
+
+
+# Built once: every pod shares these (their values are not templated).
+COMMON_ENV_VARS = [
+    k8s.V1EnvVar(name=name, value=value) for name, value in COMMON_ENV.items()
+]
+
+
+def metaflow_step(
+    step: str,
+    inputs: list,
+    user_code_retries: int = 0,
+    *,
+    mapped: bool = False,
+    split_args: bool = False,
+    decorators: tuple = (),
+    init_params: bool = False,
+    env=None,
+    labels=None,
+    annotations=None,
+    secrets=None,
+    resources=RESOURCES,
+    **kwargs,
+):
+    """A KubernetesPodOperator that runs one Metaflow step (a foreach body: its .partial()).
+
+    ``kwargs`` are the step's own operator arguments (retries, timeout, pod settings); they
+    replace the POD_DEFAULTS of the same name.
+    """
+    commands = step_commands(
+        step,
+        inputs,
+        user_code_retries,
+        mapped=mapped,
+        split_args=split_args,
+        decorators=decorators,
+        init_params=init_params,
+    )
+    task = MAPPED_TASK_ID if mapped else TASK_ID
+    own_env = {
+        **TASK_ENV,
+        **(env or {}),
+        "MF_PATHSPEC": f"{FLOW_NAME}/{RUN_ID}/{step}/{task}",
+        "MF_ATTEMPT": RETRY_COUNT,
+    }
+    env_vars = [var for var in COMMON_ENV_VARS if var.name not in own_env]
+    env_vars += [
+        k8s.V1EnvVar(name=name, value=value) for name, value in own_env.items()
+    ]
+    env_from = [
+        k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=name))
+        for name in (SECRETS if secrets is None else secrets)
+    ]
+    operator = KubernetesPodOperator.partial if mapped else KubernetesPodOperator
+    return operator(
+        task_id=step,
+        cmds=["bash", "-c", step_script(commands), "metaflow"],
+        env_vars=env_vars,
+        env_from=env_from or None,
+        container_resources=resources,
+        labels={**POD_LABELS, **(labels or {})},
+        annotations={**POD_ANNOTATIONS, **(annotations or {})},
+        **{**POD_DEFAULTS, **kwargs},
+    )
 
 
 with DAG(
@@ -149,93 +258,35 @@ with DAG(
         soft_fail=False,
     )
 
-    start = KubernetesPodOperator(
-        task_id="start",
-        name="start",
-        image="registry.acme.example/ml/python:3.11",
-        namespace="ml-pipelines",
-        service_account_name="ml-runner",
-        cmds=[
-            "bash",
-            "-c",
-            step_script(
-                "{ run_flow dump --max-value-size=0 {{ metaflow_run_id(run_id) }}/_parameters/params >/dev/null 2>&1 || run_flow init --run-id {{ metaflow_run_id(run_id) }} --task-id params; }",
-                "run_flow step start --run-id {{ metaflow_run_id(run_id) }} --task-id t-0 --retry-count {{ ti.try_number - 1 }} --max-user-code-retries 1 --input-paths {{ metaflow_run_id(run_id) }}/_parameters/params",
-            ),
-            "metaflow",
-        ],
-        env_vars={
-            **COMMON_ENV,
-            "MF_PATHSPEC": "S3SensorFlow/{{ metaflow_run_id(run_id) }}/start/t-0",
-            "MF_ATTEMPT": "{{ ti.try_number - 1 }}",
-        },
-        container_resources=k8s.V1ResourceRequirements(
-            requests={"cpu": "1", "memory": "4096M", "ephemeral-storage": "10240M"},
-        ),
+    start = metaflow_step(
+        "start",
+        ["_parameters/params"],
+        user_code_retries=1,
+        init_params=True,
+        retries=1,
         node_selector={"acme.example/pool": "batch"},
         tolerations=[
             k8s.V1Toleration(
-                key="dedicated",
-                operator="Equal",
-                value="ml",
-                effect="NoSchedule",
-            ),
+                key="dedicated", operator="Equal", value="ml", effect="NoSchedule"
+            )
         ],
-        labels={
-            **POD_LABELS,
-            "team": "ml-platform",
-            "cost-center": "cc-1234",
-        },
-        annotations={
-            **POD_ANNOTATIONS,
-            "acme.example/owner-channel": "#ml-alerts",
-        },
-        retries=1,
-        **POD_DEFAULTS,
+        labels={"team": "ml-platform", "cost-center": "cc-1234"},
+        annotations={"acme.example/owner-channel": "#ml-alerts"},
     )
 
-    end = KubernetesPodOperator(
-        task_id="end",
-        name="end",
-        image="registry.acme.example/ml/python:3.11",
-        namespace="ml-pipelines",
-        service_account_name="ml-runner",
-        cmds=[
-            "bash",
-            "-c",
-            step_script(
-                "run_flow step end --run-id {{ metaflow_run_id(run_id) }} --task-id t-0 --retry-count {{ ti.try_number - 1 }} --max-user-code-retries 1 --input-paths {{ metaflow_run_id(run_id) }}/start/t-0",
-            ),
-            "metaflow",
-        ],
-        env_vars={
-            **COMMON_ENV,
-            "MF_PATHSPEC": "S3SensorFlow/{{ metaflow_run_id(run_id) }}/end/t-0",
-            "MF_ATTEMPT": "{{ ti.try_number - 1 }}",
-        },
-        container_resources=k8s.V1ResourceRequirements(
-            requests={"cpu": "1", "memory": "4096M", "ephemeral-storage": "10240M"},
-        ),
+    end = metaflow_step(
+        "end",
+        ["start/t-0"],
+        user_code_retries=1,
+        retries=1,
         node_selector={"acme.example/pool": "batch"},
         tolerations=[
             k8s.V1Toleration(
-                key="dedicated",
-                operator="Equal",
-                value="ml",
-                effect="NoSchedule",
-            ),
+                key="dedicated", operator="Equal", value="ml", effect="NoSchedule"
+            )
         ],
-        labels={
-            **POD_LABELS,
-            "team": "ml-platform",
-            "cost-center": "cc-1234",
-        },
-        annotations={
-            **POD_ANNOTATIONS,
-            "acme.example/owner-channel": "#ml-alerts",
-        },
-        retries=1,
-        **POD_DEFAULTS,
+        labels={"team": "ml-platform", "cost-center": "cc-1234"},
+        annotations={"acme.example/owner-channel": "#ml-alerts"},
     )
 
     s3_key_sensor >> start

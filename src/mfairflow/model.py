@@ -47,8 +47,6 @@ class KubeConnection:
 class PodSpec:
     """The pod a step runs in: image, placement, identity and resources."""
 
-    name: str
-    """Pod name prefix, a DNS-1123 label derived from the step name."""
     image: str
     namespace: str
     service_account: Optional[str]
@@ -68,6 +66,19 @@ class PodSpec:
     """The step's own labels (every pod also carries RuntimeSpec.pod_labels)."""
     annotations: Pairs
     """The step's own annotations (every pod also carries RuntimeSpec.pod_annotations)."""
+
+
+@dataclass(frozen=True)
+class PodDefaults:
+    """The pod settings most steps share: the DAG file states them once, and a step's call
+    names only the settings in which its pod differs."""
+
+    image: str
+    namespace: str
+    service_account: Optional[str]
+    requests: Pairs
+    limits: Pairs
+    secrets: Tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,29 @@ class SplitsSpec:
 
 
 @dataclass(frozen=True)
+class StepRun:
+    """The parts of a task's ``python FLOW_FILE step ...`` command that differ between tasks.
+
+    The DAG's ``step_commands`` helper joins them with the run's constants (run id, retry count,
+    tags, namespace) into Metaflow's command line. Every string is shell text, safe for
+    Airflow's Jinja.
+    """
+
+    inputs: Tuple[str, ...]
+    """Input paths relative to the run, e.g. ``("start/t-0",)``; ``()`` when they arrive with
+    the split arguments (the first step of a nested foreach's body)."""
+    user_code_retries: int
+    mapped: bool
+    """True for a foreach body: the task id is ``t-<map index>``."""
+    split_args: bool
+    """True for the first step of a foreach body: the foreach's split arguments follow."""
+    decorators: Tuple[str, ...] = ()
+    """``--with=...`` words: decorators added at deploy time, and the XCom decorator."""
+    init_params: bool = False
+    """True for the start step: create the run's parameters task first."""
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """One Metaflow step as one Airflow task."""
 
@@ -135,8 +169,8 @@ class TaskSpec:
     """Variable of the foreach task whose output this task is mapped over, or None."""
     pushes_xcom: bool
     """True for a foreach step: its output lists one argument list per split."""
-    commands: Tuple[str, ...]
-    """Metaflow sub-commands run in order (shell words, quoted and safe for Airflow Jinja)."""
+    run: StepRun
+    """What the task's Metaflow command says (see ``StepRun``)."""
     env: Pairs
     """Step-specific environment variables (on top of the DAG's common environment)."""
     retries: int
@@ -154,7 +188,24 @@ class RuntimeSpec:
 
     metaflow: str
     """Shell words that run the flow file with its top-level options."""
+    step_options: Tuple[str, ...]
+    """Shell words every ``step`` command ends with (``--tag``, ``--namespace``)."""
+    run_id: str
+    """Airflow template of the Metaflow run id (the same for every task of a DAG run)."""
+    retry_count: str
+    """Airflow template of the attempt number Metaflow is given (0 for the first try)."""
+    task_id: str
+    """Metaflow task id of an unmapped step's task."""
+    mapped_task_id: str
+    """Airflow template of the Metaflow task id of a mapped (foreach body) task."""
+    init_params: str
+    """The start step's first command: create the run's parameters task unless it exists."""
     common_env: Pairs
+    """Environment of every task whose values Airflow's Jinja leaves unchanged (so the DAG
+    can build them once and share them between tasks)."""
+    templated_env: Pairs
+    """Environment of every task that Airflow renders per task (the DAG run id, escaped
+    values)."""
     bootstrap: Tuple[str, ...]
     """Shell commands that fetch and unpack the code package (kubernetes target)."""
     flow_dir: Optional[str]
@@ -173,6 +224,8 @@ class RuntimeSpec:
     """Labels of every pod (Metaflow's system labels)."""
     pod_annotations: Pairs
     """Annotations of every pod (production token, owner, flow, project)."""
+    pod_defaults: Optional[PodDefaults] = None
+    """The pod settings most steps share (kubernetes target); None for the local target."""
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,33 @@ from typing import Optional
 
 from .. import __version__
 from ..errors import CompileError
-from ..escaping import airflow_literal, python_identifier, unique_name
-from ..model import BranchSpec, DagSpec, KubeConnection, RuntimeSpec, SplitsSpec, TaskSpec
+from ..escaping import airflow_literal, needs_airflow_escape, python_identifier, unique_name
+from ..model import (
+    BranchSpec,
+    DagSpec,
+    KubeConnection,
+    PodSpec,
+    RuntimeSpec,
+    SplitsSpec,
+    TaskSpec,
+)
 from ..options import CreateOptions
 from ..org_config import OrgConfig
-from .commands import metaflow_prefix, step_commands, task_env
+from .commands import (
+    MAPPED_TASK_ID,
+    RETRY_COUNT,
+    RUN_ID,
+    UNMAPPED_TASK_ID,
+    init_params_command,
+    metaflow_prefix,
+    step_options,
+    step_run,
+    task_env,
+)
 from .context import FlowContext
 from .foreach import foreach_mappings
 from .params import analyze_params
-from .pods import analyze_pod, escaped_pairs, system_pod_metadata
+from .pods import analyze_pod, escaped_pairs, pod_defaults, system_pod_metadata
 from .schedule import analyze_schedule
 from .sensors import analyze_sensors
 from .validation import (
@@ -47,12 +65,40 @@ TEMPLATE_NAMES = {
     "dag",
     "metaflow_run_id",
     "step_script",
+    "step_commands",
+    "metaflow_step",
     "run_step",
+    "resources",
     "on_failure_callback",
     "airflow2_param",
     "BranchPythonOperator",
     "follow_switch",
     "flatten_splits",
+    "COMMON_ENV_VARS",
+    # The DAG file's constants.
+    "DAG_ID",
+    "FLOW_NAME",
+    "FLOW_FILE",
+    "FLOW_DIR",
+    "PRODUCTION_TOKEN",
+    "DATASTORE_ROOT",
+    "CODE_PACKAGE_URL",
+    "SETUP",
+    "POD_LABELS",
+    "POD_ANNOTATIONS",
+    "POD_DEFAULTS",
+    "RESOURCES",
+    "SECRETS",
+    "COMMON_ENV",
+    "TASK_ENV",
+    "METAFLOW",
+    "LOG_CAPTURE",
+    "RUN_ID",
+    "RETRY_COUNT",
+    "TASK_ID",
+    "MAPPED_TASK_ID",
+    "STEP_OPTIONS",
+    "INIT_PARAMS",
 }
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _TAG_MAX = 100
@@ -147,12 +193,9 @@ def analyze_flow(
                 upstream=tuple(sorted(node.in_funcs, key=order.index)),
                 mapped_over=source_var(mapping.foreach) if is_mapped else None,
                 pushes_xcom=node.type in ("foreach", "split-switch"),
-                commands=step_commands(
+                run=step_run(
                     ctx,
                     step,
-                    params=params,
-                    tags=options.tags,
-                    namespace=options.namespace,
                     user_code_retries=user_retries,
                     mapping=mapping,
                     mappings=mappings,
@@ -161,7 +204,7 @@ def analyze_flow(
                     switch_merge=merges.get(step),
                     extra_decospecs=_deploy_time_decospecs(node),
                 ),
-                env=task_env(ctx, step, params=params, is_mapped=is_mapped, target=options.target),
+                env=task_env(ctx, step, params=params),
                 retries=user_retries + error_retries,
                 retry_delay_s=_retry_delay(node),
                 execution_timeout_s=_timeout(node),
@@ -202,7 +245,15 @@ def analyze_flow(
         branches=tuple(branches),
         splits=tuple(splits_tasks[step] for step in order if step in splits_tasks),
         edges=tuple(edges),
-        runtime=_runtime(ctx, options, deployment, system_labels, system_annotations, org),
+        runtime=_runtime(
+            ctx,
+            options,
+            deployment,
+            system_labels,
+            system_annotations,
+            org,
+            [task.pod for task in tasks if task.pod is not None],
+        ),
         on_failure_callback=(
             tuple(org.on_failure_callback.rsplit(".", 1)) if org.on_failure_callback else None
         ),
@@ -225,7 +276,8 @@ def with_deployment(
     import dataclasses
 
     labels, annotations = _system_metadata(ctx, deployment.production_token)
-    runtime = _runtime(ctx, options, deployment, labels, annotations, org or OrgConfig())
+    pods = [task.pod for task in spec.tasks if task.pod is not None]
+    runtime = _runtime(ctx, options, deployment, labels, annotations, org or OrgConfig(), pods)
     return dataclasses.replace(spec, runtime=runtime)
 
 
@@ -368,53 +420,72 @@ def _runtime(
     pod_labels: dict,
     pod_annotations: dict,
     org: OrgConfig,
+    pods: list[PodSpec],
 ) -> RuntimeSpec:
     org_env = tuple((key, airflow_literal(value)) for key, value in org.env)
     org_env = _config_env(ctx) + org_env
     datastore = ctx.flow_datastore.TYPE
     root = ctx.flow_datastore.datastore_root
+    shared = dict(
+        metaflow=metaflow_prefix(ctx, options.target, root, None),
+        step_options=step_options(options.tags, options.namespace),
+        run_id=RUN_ID,
+        retry_count=RETRY_COUNT,
+        task_id=UNMAPPED_TASK_ID,
+        mapped_task_id=MAPPED_TASK_ID,
+        init_params=init_params_command(options.tags),
+        production_token=deployment.production_token,
+        datastore=datastore,
+        datastore_root=root,
+        metadata=ctx.metadata.TYPE,
+    )
     if options.target == "local":
         flow_dir = os.path.dirname(os.path.abspath(ctx.flow_file))
-        env = {
-            "METAFLOW_USER": ctx.username,
-            "METAFLOW_PRODUCTION_TOKEN": deployment.production_token,
-            "METAFLOW_AIRFLOW_DAG_RUN_ID": "{{ run_id }}",
-        }
+        env = (
+            ("METAFLOW_USER", airflow_literal(ctx.username)),
+            ("METAFLOW_PRODUCTION_TOKEN", airflow_literal(deployment.production_token)),
+            ("METAFLOW_AIRFLOW_DAG_RUN_ID", "{{ run_id }}"),
+        )
+        common_env, templated_env = _split_env(env + org_env)
         return RuntimeSpec(
-            metaflow=metaflow_prefix(ctx, options.target, root, flow_dir),
-            common_env=tuple(
-                (k, airflow_literal(v) if "{{" not in v else v) for k, v in env.items()
-            )
-            + org_env,
+            **shared,
+            common_env=common_env,
+            templated_env=templated_env,
             bootstrap=(),
             flow_dir=flow_dir,
             code_package_url=None,
             code_package_sha=None,
-            production_token=deployment.production_token,
-            datastore=datastore,
-            datastore_root=root,
-            metadata=ctx.metadata.TYPE,
             kube=None,
             log_capture=(),
             pod_labels=(),
             pod_annotations=(),
         )
+    common_env, templated_env = _split_env(_kubernetes_env(ctx, deployment) + org_env)
     return RuntimeSpec(
-        metaflow=metaflow_prefix(ctx, options.target, root, None),
-        common_env=_kubernetes_env(ctx, deployment) + org_env,
+        **shared,
+        common_env=common_env,
+        templated_env=templated_env,
         bootstrap=_bootstrap(ctx, deployment),
         flow_dir=None,
         code_package_url=deployment.code_package_url,
         code_package_sha=deployment.code_package_sha,
-        production_token=deployment.production_token,
-        datastore=datastore,
-        datastore_root=root,
-        metadata=ctx.metadata.TYPE,
         kube=_kube_connection(),
         log_capture=_log_capture(options.target),
         pod_labels=escaped_pairs(pod_labels),
         pod_annotations=escaped_pairs(pod_annotations),
+        pod_defaults=pod_defaults(pods),
     )
+
+
+def _split_env(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple, tuple]:
+    """(values Airflow renders unchanged, values it renders per task), in the given order.
+
+    Only the first can be built once and shared by every task: Airflow renders a templated
+    field's objects in place.
+    """
+    static = tuple((k, v) for k, v in pairs if not needs_airflow_escape(v, whole_field=False))
+    templated = tuple((k, v) for k, v in pairs if needs_airflow_escape(v, whole_field=False))
+    return static, templated
 
 
 def _config_env(ctx: FlowContext) -> tuple[tuple[str, str], ...]:

@@ -17,7 +17,7 @@ import os
 from typing import Optional
 
 from ..escaping import airflow_literal, shell_word, shell_words
-from ..model import ParamSpec
+from ..model import ParamSpec, StepRun
 from .context import FlowContext
 
 RUN_ID = "{{ metaflow_run_id(run_id) }}"
@@ -54,13 +54,36 @@ def metaflow_prefix(
     return shell_words(words)
 
 
-def step_commands(
+def init_params_command(tags: tuple[str, ...]) -> str:
+    """The start step's first command: create the run's parameters task unless it exists.
+
+    A retried start step finds the task from its first attempt and leaves it alone.
+    """
+    params_path = f"{RUN_ID}/_parameters/{PARAMS_TASK_ID}"
+    tag_words = []
+    for tag in tags:
+        tag_words += ["--tag", tag]
+    init = f"run_flow init --run-id {RUN_ID} --task-id {PARAMS_TASK_ID} {shell_words(tag_words)}"
+    return (
+        "{ run_flow dump --max-value-size=0 "
+        f"{params_path} >/dev/null 2>&1 || {init.rstrip()}; }}"
+    )
+
+
+def step_options(tags: tuple[str, ...], namespace: Optional[str]) -> tuple[str, ...]:
+    """Shell words every ``step`` command ends with: the run's tags and namespace."""
+    words = []
+    for tag in tags:
+        words += ["--tag", shell_word(tag)]
+    if namespace is not None:
+        words.append(shell_word(f"--namespace={namespace}"))
+    return tuple(words)
+
+
+def step_run(
     ctx: FlowContext,
     step: str,
     *,
-    params: tuple[ParamSpec, ...],
-    tags: tuple[str, ...],
-    namespace: Optional[str],
     user_code_retries: int,
     mapping,
     mappings: dict,
@@ -68,55 +91,36 @@ def step_commands(
     pushes_xcom: bool,
     extra_decospecs: tuple[str, ...],
     switch_merge: Optional[tuple[str, dict]] = None,
-) -> tuple[str, ...]:
-    """The commands of one task, as shell text for the DAG's ``run_flow`` function."""
+) -> StepRun:
+    """What differs in one task's Metaflow ``step`` command (see ``StepRun``)."""
     node = ctx.graph[step]
-    tag_words = []
-    for tag in tags:
-        tag_words += ["--tag", tag]
-    commands = []
     if step == ctx.graph.start_step:
-        params_path = f"{RUN_ID}/_parameters/{PARAMS_TASK_ID}"
-        init = (
-            f"run_flow init --run-id {RUN_ID} --task-id {PARAMS_TASK_ID} {shell_words(tag_words)}"
-        ).rstrip()
-        commands.append(
-            "{ run_flow dump --max-value-size=0 " f"{params_path} >/dev/null 2>&1 || {init}; }}"
-        )
-        input_paths = params_path
+        inputs: tuple[str, ...] = (f"_parameters/{PARAMS_TASK_ID}",)
     elif switch_merge is not None:
         # The cases' last steps, by the case the switch chose (read from its XCom).
         switch, last_of_case = switch_merge
         choice = f"ti.xcom_pull(task_ids={switch!r})"
-        input_paths = f"{RUN_ID}/{{{{ {last_of_case!r}[{choice}] }}}}/{UNMAPPED_TASK_ID}"
+        inputs = (f"{{{{ {last_of_case!r}[{choice}] }}}}/{UNMAPPED_TASK_ID}",)
     else:
-        input_paths = _input_paths(ctx, node, mapping, mappings, splits_tasks)
+        inputs = _input_paths(ctx, node, mapping, mappings, splits_tasks)
     decospecs = list(extra_decospecs) + ([XCOM_DECORATOR] if pushes_xcom else [])
-    with_words = " ".join(shell_word(f"--with={spec}") for spec in decospecs)
-    step_words = [
-        "run_flow",
-        with_words,
-        "step",
-        shell_word(step),
-        f"--run-id {RUN_ID}",
-        f"--task-id {MAPPED_TASK_ID if mapping else UNMAPPED_TASK_ID}",
-        f"--retry-count {RETRY_COUNT}",
-        f"--max-user-code-retries {user_code_retries}",
-        f"--input-paths {input_paths}" if input_paths else "",
-        shell_words(tag_words),
-    ]
-    if namespace is not None:
-        step_words.append(shell_word(f"--namespace={namespace}"))
-    if mapping is not None and mapping.first:
+    return StepRun(
+        inputs=inputs,
+        user_code_retries=user_code_retries,
+        mapped=mapping is not None,
         # The foreach's output: ["--split-index", "<i>"] (plus "--input-paths", "<outer
         # instance>" for a nested foreach, from its splits task).
-        step_words.append('"$@"')
-    commands.append(" ".join(word for word in step_words if word))
-    return tuple(commands)
+        split_args=mapping is not None and mapping.first,
+        decorators=tuple(shell_word(f"--with={spec}") for spec in decospecs),
+        init_params=step == ctx.graph.start_step,
+    )
 
 
-def _input_paths(ctx: FlowContext, node, mapping, mappings: dict, splits_tasks: dict) -> str:
-    """``--input-paths`` of a step, "" when they arrive with the split arguments."""
+def _input_paths(
+    ctx: FlowContext, node, mapping, mappings: dict, splits_tasks: dict
+) -> tuple[str, ...]:
+    """Input paths of a step relative to the run, () when they arrive with the split
+    arguments."""
     graph = ctx.graph
     parents = sorted(node.in_funcs)
     if node.type == "join" and graph[node.split_parents[-1]].type == "foreach":
@@ -127,20 +131,18 @@ def _input_paths(ctx: FlowContext, node, mapping, mappings: dict, splits_tasks: 
             slice_ = (
                 f"{{% set r = {ranges}[ti.map_index] %}}{{{{ range(r[0], r[1]) | join(',') }}}}"
             )
-            return f"{RUN_ID}/{body_end}/t-:{slice_}"
+            return (f"{body_end}/t-:{slice_}",)
         count = f"ti.xcom_pull(task_ids={foreach!r}) | length"
         # Metaflow's compressed form: common prefix, ':', comma-separated suffixes.
-        return f"{RUN_ID}/{body_end}/t-:{{{{ range({count}) | join(',') }}}}"
+        return (f"{body_end}/t-:{{{{ range({count}) | join(',') }}}}",)
     if mapping is not None:
         if mapping.first:
             if mapping.level > 1:
-                return ""  # from the splits task, with the split index
-            return f"{RUN_ID}/{mapping.foreach}/{UNMAPPED_TASK_ID}"
+                return ()  # from the splits task, with the split index
+            return (f"{mapping.foreach}/{UNMAPPED_TASK_ID}",)
         # A later body step: its predecessor's instance of the same split.
-        return f"{RUN_ID}/{parents[0]}/{MAPPED_TASK_ID}"
-    return ",".join(
-        f"{RUN_ID}/{parent}/{UNMAPPED_TASK_ID}" for parent in _ordered_parents(ctx, node, parents)
-    )
+        return (f"{parents[0]}/{MAPPED_TASK_ID}",)
+    return tuple(f"{parent}/{UNMAPPED_TASK_ID}" for parent in _ordered_parents(ctx, node, parents))
 
 
 def _ordered_parents(ctx: FlowContext, node, parents: list[str]) -> list[str]:
@@ -156,10 +158,8 @@ def task_env(
     step: str,
     *,
     params: tuple[ParamSpec, ...],
-    is_mapped: bool,
-    target: str,
 ) -> tuple[tuple[str, str], ...]:
-    """Step-specific environment: @environment vars, parameters (start), log pathspec."""
+    """Step-specific environment: @environment vars, and the parameters for the start step."""
     env: dict[str, str] = {}
     deco = ctx.step_decorator(step, "environment")
     if deco is not None:
@@ -171,8 +171,4 @@ def task_env(
             if param.type in ("object", "array"):
                 expression += " | tojson"
             env[param.env_var] = "{{ " + expression + " }}"
-    if target == "kubernetes":
-        task_id = MAPPED_TASK_ID if is_mapped else UNMAPPED_TASK_ID
-        env["MF_PATHSPEC"] = f"{ctx.flow_name}/{RUN_ID}/{step}/{task_id}"
-        env["MF_ATTEMPT"] = RETRY_COUNT
     return tuple(env.items())

@@ -8,7 +8,7 @@ from typing import Optional
 
 from ..errors import CompileError
 from ..escaping import airflow_literal
-from ..model import PodSpec, Toleration
+from ..model import PodDefaults, PodSpec, Toleration
 from ..org_config import OrgConfig
 from .context import FlowContext
 from .validation import check_kubernetes_options
@@ -176,7 +176,6 @@ def analyze_pod(
             **where,
         )
     return PodSpec(
-        name=_pod_name(step),
         image=airflow_literal(str(image)),
         namespace=str(namespace),
         service_account=str(account) if account else None,
@@ -192,6 +191,26 @@ def analyze_pod(
         tolerations=_tolerations(attrs.get("tolerations"), where),
         labels=escaped_pairs(labels),
         annotations=escaped_pairs(annotations),
+    )
+
+
+def pod_defaults(pods: list[PodSpec]) -> PodDefaults:
+    """The settings most of the pods share (the first step's on a tie), so that the DAG file
+    states them once."""
+    from collections import Counter
+
+    def most_common(values: list):
+        counts = Counter(values)
+        return max(values, key=lambda value: counts[value])  # max keeps the first on a tie
+
+    sizes = most_common([(pod.requests, pod.limits) for pod in pods])
+    return PodDefaults(
+        image=most_common([pod.image for pod in pods]),
+        namespace=most_common([pod.namespace for pod in pods]),
+        service_account=most_common([pod.service_account for pod in pods]),
+        requests=sizes[0],
+        limits=sizes[1],
+        secrets=most_common([pod.secrets for pod in pods]),
     )
 
 
@@ -245,11 +264,6 @@ def _default_image() -> str:
     if KUBERNETES_CONTAINER_REGISTRY and "/" not in image.split(":")[0]:
         image = f"{KUBERNETES_CONTAINER_REGISTRY.rstrip('/')}/{image}"
     return image
-
-
-def _pod_name(step: str) -> str:
-    name = re.sub(r"[^a-z0-9-]", "-", step.lower()).strip("-")
-    return (name or "step")[:63].rstrip("-")
 
 
 def _quantity(value, what: str, where: dict) -> str:
