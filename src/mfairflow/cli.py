@@ -34,7 +34,10 @@ def cli() -> None:
 @click.pass_obj
 def airflow(obj, name: Optional[str] = None) -> None:
     """The `airflow` command group; `--name` may be given here as Metaflow allows."""
-    obj.check(obj.graph, obj.flow, obj.environment, pylint=obj.pylint)
+    from .lint import linear_loop_check
+
+    with linear_loop_check():
+        obj.check(obj.graph, obj.flow, obj.environment, pylint=obj.pylint)
     obj.mfairflow_group_name = name
 
 
