@@ -19,14 +19,15 @@ def test_foreach_body_of_three_steps_matches_a_local_run(airflow):
     deployed = airflow.deploy("multi_body_flow.py")
     source = deployed.dag_file.read_text()
     # Every body step is mapped over the foreach's splits; only the first takes the split index.
-    assert source.count(".expand(op_args=start.output)") == 3
-    commands = {
-        name: next(line for line in source.splitlines() if f"run_flow step {name} " in line)
+    assert len(re.findall(r"\.expand\(\s*op_args=start\.output\s*\)", source)) == 3
+    calls = {
+        name: re.search(rf'metaflow_step\(\s*"{name}",(.*?)\)\.expand', source, re.S).group(1)
         for name in ("first", "second", "third")
     }
-    assert '"$@"' in commands["first"]
-    assert '"$@"' not in commands["second"] and '"$@"' not in commands["third"]
-    assert "/first/t-{{ ti.map_index }}" in source and "/second/t-{{ ti.map_index }}" in source
+    assert "split_args=True" in calls["first"]  # its command ends with the split arguments
+    assert "split_args" not in calls["second"] and "split_args" not in calls["third"]
+    assert '["first/t-{{ ti.map_index }}"]' in calls["second"]
+    assert '["second/t-{{ ti.map_index }}"]' in calls["third"]
     code, log, _ = deployed.dags_test()
     assert code == 0, log[-5000:]
     run = deployed.probe()
@@ -71,8 +72,8 @@ def test_recursive_switch_is_a_clear_error(airflow):
 def test_three_level_nested_foreach_matches_a_local_run(airflow):
     deployed = airflow.deploy("nested_foreach_flow.py")
     source = deployed.dag_file.read_text()
-    assert ".expand(op_args=per_letter_splits.output)" in source
-    assert ".expand(op_args=per_number_splits.output)" in source
+    assert re.search(r"\.expand\(\s*op_args=per_letter_splits\.output\s*\)", source)
+    assert re.search(r"\.expand\(\s*op_args=per_number_splits\.output\s*\)", source)
     code, log, _ = deployed.dags_test()
     assert code == 0, log[-5000:]
     run = deployed.probe()

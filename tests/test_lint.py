@@ -7,11 +7,11 @@ import sys
 import textwrap
 from dataclasses import dataclass, field
 
+from conftest import clean_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from metaflow import lint
 
-from conftest import clean_env
 from mfairflow.lint import has_loop, linear_loop_check
 
 
@@ -97,9 +97,7 @@ def test_context_restores_metaflow_linter():
 
 def test_a_loop_is_reported_with_metaflows_message(tmp_path):
     flow = tmp_path / "loop_flow.py"
-    flow.write_text(
-        textwrap.dedent(
-            """
+    flow.write_text(textwrap.dedent("""
             from metaflow import FlowSpec, step
 
 
@@ -123,9 +121,7 @@ def test_a_loop_is_reported_with_metaflows_message(tmp_path):
 
             if __name__ == "__main__":
                 LoopFlow()
-            """
-        )
-    )
+            """))
     dag = tmp_path / "loop_dag.py"
     dag.write_text("# an existing DAG file\n")
 

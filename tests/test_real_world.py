@@ -7,6 +7,7 @@ or with `python flow.py run`.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -64,7 +65,7 @@ def test_config_values_are_resolved_at_deploy_time_and_reach_every_task(airflow,
 def test_custom_start_and_end_steps(airflow, flow_file, start, end):
     deployed = airflow.deploy(flow_file)
     source = deployed.dag_file.read_text()
-    assert f'task_id="{start}"' in source and "init --run-id" in source
+    assert re.search(rf'metaflow_step\(\s*"{start}",[^)]*init_params=True', source)
     run = run_ok(deployed, conf=None)
     assert start in run["steps"] and end in run["steps"]
     local = deployed.probe(run_id=deployed.local_run(), namespace="-")
