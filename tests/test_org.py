@@ -635,6 +635,7 @@ WRONG_TYPES = [
     ("image: ~\n", "image", 1),
     ("service_account: 5\n", "service_account", 1),
     ("labels:\n  team: [x]\n", "labels", 1),
+    ("pool: p\nlabels:\n  team: yes\n", "labels", 2),  # YAML's boolean, not the string "yes"
     ("annotations: note\n", "annotations", 1),
     ("node_selector: [a]\n", "node_selector", 1),
     ("tolerations: [{key: a}, 3]\n", "tolerations", 1),

@@ -202,7 +202,13 @@ def compile_to_file(obj, options: CreateOptions) -> tuple[str, str]:
     from .deploy import make_deployment, resolve_dag_name
     from .model_dump import write_model
     from .org_config import find_config, load_config
-    from .render import dag_id_clash, render_dag, unified_diff, write_atomically
+    from .render import (
+        dag_id_clash,
+        load_dag_template,
+        render_dag,
+        unified_diff,
+        write_atomically,
+    )
 
     _check_dag_path(options.dag_file)
     ctx = FlowContext(
@@ -226,14 +232,23 @@ def compile_to_file(obj, options: CreateOptions) -> tuple[str, str]:
         )
     # Analyze (and so validate) before anything is written to the datastore.
     spec = analyze_flow(ctx, options, dag_id, Deployment("not-deployed-yet", None, None), org)
-    deployment = make_deployment(obj, ctx, options, dag_id, prefix, is_project)
+    loaded = []  # the template, loaded while Metaflow builds the code package in its thread
+    deployment = make_deployment(
+        obj,
+        ctx,
+        options,
+        dag_id,
+        prefix,
+        is_project,
+        meanwhile=lambda: loaded.append(load_dag_template(template_dirs)),
+    )
     spec = with_deployment(spec, ctx, options, deployment, org)
     if options.workflow_timeout is not None and spec.schedule is None:
         obj.echo(
             "Note: --workflow-timeout is enforced only for scheduled DAGs; this flow has no "
             "@schedule, so the DAG has no dagrun_timeout."
         )
-    source = render_dag(spec, template_dirs)
+    source = render_dag(spec, template_dirs, loaded[0])
     if options.emit_model:
         write_model(spec, options.emit_model)
     if options.check:

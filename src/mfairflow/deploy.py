@@ -128,24 +128,29 @@ def save_deployment(ctx: FlowContext, dag_name: str, token: str) -> None:
     )
 
 
-def code_package(obj, ctx: FlowContext, offline: bool, dag_file: str) -> tuple[str, str]:
-    """Package the flow's code as Metaflow does; upload it unless offline. (url, sha)
+def start_code_package(obj, ctx: FlowContext, dag_file: str):
+    """Start packaging the flow's code as Metaflow does; Metaflow builds it in a thread.
 
     The DAG file itself is left out: a DAG written next to the flow (as the guide does) must
-    not change the next deploy's code package, or no two deploys would agree.
+    not change the next deploy's code package, or no two deploys would agree. Nothing is
+    uploaded here (see ``finish_deployment``).
     """
     import os
 
     from metaflow.package import MetaflowPackage
 
     dag_path = os.path.realpath(dag_file)
-    package = MetaflowPackage(
+    return MetaflowPackage(
         ctx.flow,
         ctx.environment,
         obj.echo,
         suffixes=obj.package_suffixes,
         user_code_filter=lambda path: os.path.realpath(path) != dag_path,
     )
+
+
+def code_package_address(ctx: FlowContext, package, offline: bool) -> tuple[str, str]:
+    """Wait for the package; upload it unless offline. (url, sha)"""
     blob = package.blob
     blob = blob.getvalue() if isinstance(blob, BytesIO) else bytes(blob)
     store = ctx.flow_datastore.ca_store
@@ -158,13 +163,27 @@ def code_package(obj, ctx: FlowContext, offline: bool, dag_file: str) -> tuple[s
 
 
 def make_deployment(
-    obj, ctx: FlowContext, options: CreateOptions, dag_name: str, prefix: str, is_project: bool
+    obj,
+    ctx: FlowContext,
+    options: CreateOptions,
+    dag_name: str,
+    prefix: str,
+    is_project: bool,
+    meanwhile: Callable[[], None] = lambda: None,
 ) -> Deployment:
-    """Token and code package for this deploy (no code package for the local target)."""
+    """Token and code package for this deploy (no code package for the local target).
+
+    ``meanwhile`` runs while Metaflow builds the package in its thread (the renderer warms up
+    there); the token is settled before anything is uploaded.
+    """
+    package = None
+    if options.target != "local":
+        package = start_code_package(obj, ctx, options.dag_file)
+    meanwhile()
     token = resolve_token(ctx, options, dag_name, prefix, is_project, obj.echo)
-    if options.target == "local":
+    if package is None:
         return Deployment(production_token=token, code_package_url=None, code_package_sha=None)
-    url, sha = code_package(obj, ctx, options.offline, options.dag_file)
+    url, sha = code_package_address(ctx, package, options.offline)
     return Deployment(production_token=token, code_package_url=url, code_package_sha=sha)
 
 

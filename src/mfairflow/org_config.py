@@ -196,6 +196,14 @@ def _check(key: str, value, where: str, path: Path):
             isinstance(k, str) and isinstance(v, (str, int, float, bool)) for k, v in value.items()
         ):
             raise wrong("a mapping of strings to strings")
+        for k, v in value.items():
+            if isinstance(v, bool):  # YAML reads yes/no/on/off/true/false unquoted as booleans
+                raise CompileError(
+                    f"{key}.{k} in the organization config is the YAML boolean {str(v).lower()}, "
+                    "not a string",
+                    hint=f'quote the value, e.g. {k}: "yes"',
+                    location=where,
+                )
         return tuple((k, str(v)) for k, v in value.items())
     if kind == "str_list":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

@@ -78,8 +78,9 @@ def make_environment(template_dir: Sequence[str] = ()):
     return env
 
 
-def render_dag(spec: DagSpec, template_dir: Sequence[str] = ()) -> str:
-    """The formatted, compiled-checked source of the DAG file."""
+def load_dag_template(template_dir: Sequence[str] = ()):
+    """The entry template, compiled (and black imported): ready to render a DagSpec."""
+    import black  # noqa: F401 (imported now: this can run while the code package is built)
     import jinja2
 
     for folder in template_dir:
@@ -90,12 +91,23 @@ def render_dag(spec: DagSpec, template_dir: Sequence[str] = ()) -> str:
                 "`mfairflow templates export DIR`)",
             )
     try:
-        text = make_environment(template_dir).get_template(ENTRY_TEMPLATE).render(dag=spec)
+        return make_environment(template_dir).get_template(ENTRY_TEMPLATE)
     except jinja2.TemplateError as exc:
-        raise CompileError(
-            f"template error: {exc}",
-            hint="fix the template (an organization override, if --template-dir is used)",
-        ) from None
+        raise _template_error(exc) from None
+
+
+def render_dag(spec: DagSpec, template_dir: Sequence[str] = (), template=None) -> str:
+    """The formatted, compiled-checked source of the DAG file.
+
+    ``template`` is the result of ``load_dag_template(template_dir)`` when already loaded.
+    """
+    import jinja2
+
+    try:
+        template = template or load_dag_template(template_dir)
+        text = template.render(dag=spec)
+    except jinja2.TemplateError as exc:
+        raise _template_error(exc) from None
     except RecursionError:
         raise CompileError(
             "template error: a template extends itself",
@@ -108,6 +120,13 @@ def render_dag(spec: DagSpec, template_dir: Sequence[str] = ()) -> str:
     except SyntaxError as exc:  # pragma: no cover - black has already parsed it
         raise CompileError(f"generated DAG does not compile: {exc}", hint="report this") from None
     return source
+
+
+def _template_error(exc: Exception) -> CompileError:
+    return CompileError(
+        f"template error: {exc}",
+        hint="fix the template (an organization override, if --template-dir is used)",
+    )
 
 
 def format_source(text: str) -> str:
