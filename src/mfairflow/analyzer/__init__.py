@@ -312,7 +312,14 @@ def _check_options(options: CreateOptions) -> None:
 
 
 def _check_org(org: OrgConfig) -> None:
-    for key, _ in org.env:
+    for key, value in org.env:
+        if "\0" in value:
+            raise CompileError(
+                f"env variable {key!r} in the organization config contains a NUL character, "
+                "which no process environment can hold",
+                hint="remove the NUL character from the value",
+                location=org.where("env"),
+            )
         if not _ENV_NAME.fullmatch(key):
             raise CompileError(
                 f"env variable name {key!r} in the organization config is not valid",
@@ -331,7 +338,16 @@ def _check_org(org: OrgConfig) -> None:
 
 def _check_env_names(ctx: FlowContext, step: str) -> None:
     deco = ctx.step_decorator(step, "environment")
-    for key in (deco.attributes.get("vars") or {}) if deco is not None else ():
+    env = (deco.attributes.get("vars") or {}) if deco is not None else {}
+    for key, value in env.items():
+        if "\0" in str(value):
+            raise CompileError(
+                f"@environment variable {key!r} contains a NUL character, which no process "
+                "environment can hold",
+                hint="remove the NUL character from the value",
+                step=step,
+                location=ctx.step_location(step),
+            )
         if not _ENV_NAME.fullmatch(str(key)):
             raise CompileError(
                 f"@environment variable name {key!r} is not a valid environment variable name",
