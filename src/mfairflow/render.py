@@ -50,6 +50,19 @@ def py_dict(pairs: Sequence[tuple[str, object]]) -> str:
     return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in pairs) + "}"
 
 
+def _bytecode_cache():
+    """Jinja's cache of compiled templates in a private per-user temporary folder (Jinja checks
+    its owner and mode): compiling the templates is a large share of a small flow's `create`.
+    The cache is keyed by the template's file name and checked against its source, so an
+    edited or overriding template is compiled afresh. None where no such folder can be made."""
+    import jinja2
+
+    try:
+        return jinja2.FileSystemBytecodeCache()
+    except (OSError, RuntimeError):
+        return None
+
+
 def make_environment(template_dir: Sequence[str] = ()):
     """The Jinja environment: organization templates first, strict about undefined names.
 
@@ -67,6 +80,7 @@ def make_environment(template_dir: Sequence[str] = ()):
     )
     env = jinja2.Environment(
         loader=loader,
+        bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
