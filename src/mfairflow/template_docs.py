@@ -25,7 +25,9 @@ default text. `mfairflow templates export DIR` copies the packaged templates to 
 Blocks of `dag.py.jinja`: `header`, `imports`, `constants`, `helpers`, `dag_args`,
 `default_args`, `sensors`, `tasks`, `dependencies`, `footer`. Operator macros live in
 `operators/kubernetes.py.jinja` and `operators/local.py.jinja` (`imports`, `constants`,
-`helpers`, `task`), sensors in `sensors.py.jinja`; override those files whole.
+`helpers`, `task`; a step becomes one call of the `metaflow_step` helper), the arguments
+every target's step call shares in `step.py.jinja` (`run_args`, `task_args`), sensors in
+`sensors.py.jinja`; override those files whole.
 """
 
 
