@@ -116,3 +116,34 @@ def test_output_is_byte_identical_across_folders_and_hash_seeds(stem, tmp_path):
         assert result.proc.returncode == 0, result.proc.stderr
     assert first.flow_path.parent != second.flow_path.parent  # two working directories
     assert first.dag_path.read_bytes() == second.dag_path.read_bytes()
+
+
+def test_every_dag_is_black_formatted_with_its_real_code_address(compiled):
+    """The file is rendered and formatted while the code package is still being built, with a
+    provisional address of the same length that the real one then replaces (cli.py): the file on
+    disk, real address included, must be exactly what black makes of it."""
+    import black
+
+    from mfairflow.deploy import PROVISIONAL_SHA
+
+    for stem, result in compiled.items():
+        assert result.proc.returncode == 0, result.proc.stderr
+        source = result.source
+        assert PROVISIONAL_SHA not in source, stem
+        assert CODE_SHA.search(source), stem
+        assert black.format_str(source, mode=black.Mode(line_length=88)) == source, stem
+
+
+def test_code_address_replacement_needs_an_address_of_the_same_shape():
+    from mfairflow.render import with_code_address
+
+    old, new = "ab" * 20, "cd" * 20
+    provisional = (f"s3://bucket/root/Flow/data/ab/{old}", old)
+    real = (f"s3://bucket/root/Flow/data/cd/{new}", new)
+    source = f'URL = "{provisional[0]}"\nSHA = "{old}"\nKEY = "root/Flow/data/ab/{old}"\n'
+    assert with_code_address(source, provisional, real) == (
+        f'URL = "{real[0]}"\nSHA = "{new}"\nKEY = "root/Flow/data/cd/{new}"\n'
+    )
+    # Another root or a longer address could change black's layout: render again instead.
+    assert with_code_address(source, provisional, (f"s3://other/cd/{new}", new)) is None
+    assert with_code_address(source, provisional, (real[0] + "0", new + "0")) is None

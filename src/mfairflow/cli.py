@@ -199,7 +199,14 @@ def compile_to_file(obj, options: CreateOptions) -> tuple[str, str]:
     from metaflow.util import get_username
 
     from .analyzer import Deployment, FlowContext, analyze_flow, with_deployment
-    from .deploy import make_deployment, resolve_dag_name
+    from .deploy import (
+        PROVISIONAL_SHA,
+        code_package_address,
+        content_address,
+        resolve_dag_name,
+        resolve_token,
+        start_code_package,
+    )
     from .model_dump import write_model
     from .org_config import find_config, load_config
     from .render import (
@@ -207,6 +214,7 @@ def compile_to_file(obj, options: CreateOptions) -> tuple[str, str]:
         load_dag_template,
         render_dag,
         unified_diff,
+        with_code_address,
         write_atomically,
     )
 
@@ -232,23 +240,37 @@ def compile_to_file(obj, options: CreateOptions) -> tuple[str, str]:
         )
     # Analyze (and so validate) before anything is written to the datastore.
     spec = analyze_flow(ctx, options, dag_id, Deployment("not-deployed-yet", None, None), org)
-    loaded = []  # the template, loaded while Metaflow builds the code package in its thread
-    deployment = make_deployment(
-        obj,
-        ctx,
-        options,
-        dag_id,
-        prefix,
-        is_project,
-        meanwhile=lambda: loaded.append(load_dag_template(template_dirs)),
-    )
+    package = None
+    if options.target != "local":  # Metaflow builds it in a thread from here on
+        package = start_code_package(obj, ctx, options.dag_file)
+    template = load_dag_template(template_dirs)
+    token = resolve_token(ctx, options, dag_id, prefix, is_project, obj.echo)
+
+    def render(deployment: Deployment) -> str:
+        deployed = with_deployment(spec, ctx, options, deployment, org)
+        return render_dag(deployed, template_dirs, template)
+
+    source = None
+    if package is None:
+        deployment = Deployment(token, None, None)
+    else:
+        # Render and format while the package is still being built, with a provisional
+        # content address of the same length; the real one takes its place when known.
+        provisional = content_address(ctx, PROVISIONAL_SHA)
+        if PROVISIONAL_SHA not in repr(spec):
+            source = render(Deployment(token, *provisional))
+        deployment = Deployment(token, *code_package_address(ctx, package, options.offline))
+        if source is not None:
+            real = (deployment.code_package_url, deployment.code_package_sha)
+            source = with_code_address(source, provisional, real)
+    if source is None:
+        source = render(deployment)
     spec = with_deployment(spec, ctx, options, deployment, org)
     if options.workflow_timeout is not None and spec.schedule is None:
         obj.echo(
             "Note: --workflow-timeout is enforced only for scheduled DAGs; this flow has no "
             "@schedule, so the DAG has no dagrun_timeout."
         )
-    source = render_dag(spec, template_dirs, loaded[0])
     if options.emit_model:
         write_model(spec, options.emit_model)
     if options.check:

@@ -9,7 +9,7 @@ from hashlib import sha1
 from io import BytesIO
 from typing import Callable, Optional
 
-from .analyzer import Deployment, FlowContext
+from .analyzer import FlowContext
 from .errors import CompileError
 from .options import CreateOptions
 
@@ -149,42 +149,26 @@ def start_code_package(obj, ctx: FlowContext, dag_file: str):
     )
 
 
+# The content address the DAG is rendered with while Metaflow still builds the code package
+# (see cli.compile_to_file): as long as a real one, and nowhere else in any DAG.
+PROVISIONAL_SHA = sha1(b"mfairflow: the code package is still being built").hexdigest()
+
+
+def content_address(ctx: FlowContext, sha: str) -> tuple[str, str]:
+    """(url, sha) of a code package with this sha1 in the flow's datastore."""
+    store = ctx.flow_datastore.ca_store
+    impl = store._storage_impl
+    return impl.full_uri(impl.path_join(store._prefix, sha[:2], sha)), sha
+
+
 def code_package_address(ctx: FlowContext, package, offline: bool) -> tuple[str, str]:
     """Wait for the package; upload it unless offline. (url, sha)"""
     blob = package.blob
     blob = blob.getvalue() if isinstance(blob, BytesIO) else bytes(blob)
-    store = ctx.flow_datastore.ca_store
     if offline:
-        sha = sha1(blob).hexdigest()
-        impl = store._storage_impl
-        return impl.full_uri(impl.path_join(store._prefix, sha[:2], sha)), sha
+        return content_address(ctx, sha1(blob).hexdigest())
     url, sha = ctx.flow_datastore.save_data([blob], len_hint=1)[0]
     return url, sha
-
-
-def make_deployment(
-    obj,
-    ctx: FlowContext,
-    options: CreateOptions,
-    dag_name: str,
-    prefix: str,
-    is_project: bool,
-    meanwhile: Callable[[], None] = lambda: None,
-) -> Deployment:
-    """Token and code package for this deploy (no code package for the local target).
-
-    ``meanwhile`` runs while Metaflow builds the package in its thread (the renderer warms up
-    there); the token is settled before anything is uploaded.
-    """
-    package = None
-    if options.target != "local":
-        package = start_code_package(obj, ctx, options.dag_file)
-    meanwhile()
-    token = resolve_token(ctx, options, dag_name, prefix, is_project, obj.echo)
-    if package is None:
-        return Deployment(production_token=token, code_package_url=None, code_package_sha=None)
-    url, sha = code_package_address(ctx, package, options.offline)
-    return Deployment(production_token=token, code_package_url=url, code_package_sha=sha)
 
 
 def _strip(token: Optional[str]) -> Optional[str]:

@@ -175,6 +175,23 @@ def without_code_address(source: str) -> str:
     )
 
 
+def with_code_address(
+    source: str, provisional: tuple[str, str], real: tuple[str, str]
+) -> Optional[str]:
+    """The source rendered with a provisional code package address (url, sha), with the real
+    address in its place; None when that cannot give the same file as rendering with the real
+    one (addresses of different lengths).
+
+    The address only ever appears inside string literals, as the sha, as ``<sha[:2]>/<sha>`` and
+    as the url; an address of the same length leaves black's layout unchanged.
+    """
+    (p_url, p_sha), (url, sha) = provisional, real
+    p_path, path = f"{p_sha[:2]}/{p_sha}", f"{sha[:2]}/{sha}"
+    if len(p_sha) != len(sha) or p_url.replace(p_path, path) != url:
+        return None
+    return source.replace(p_path, path).replace(p_sha, sha)
+
+
 def unified_diff(path: str, fresh: str) -> str:
     """Unified diff from the file at ``path`` (empty if missing) to ``fresh``, ignoring the
     code package's content address (see ``without_code_address``)."""
