@@ -145,11 +145,12 @@ def step_commands(
     return [INIT_PARAMS, command] if init_params else [command]
 
 
-def step_script(commands: list) -> str:
-    """Bash script of one task: set up, define run_flow, then run the step's commands."""
+def step_script(commands: list, exports: str = "") -> str:
+    """Bash script of one task: export, set up, define run_flow, run the step's commands."""
     run_flow = "run_flow() { " + METAFLOW + ' "$@"; }'
+    setup = [exports, *SETUP] if exports else SETUP
     steps = LOG_CAPTURE[0] + " && ".join([run_flow, *commands]) + LOG_CAPTURE[1]
-    return " && ".join([*SETUP, steps]) + "; " + LOG_CAPTURE[2]
+    return " && ".join([*setup, steps]) + "; " + LOG_CAPTURE[2]
 
 
 # Built once: every pod shares these (their values are not templated).
@@ -188,13 +189,11 @@ def metaflow_step(
         decorators=decorators,
         init_params=init_params,
     )
+    # The task's pathspec and attempt, for Metaflow's log capture (shell words, not pod env:
+    # no Kubernetes object to build per task).
     task = MAPPED_TASK_ID if mapped else TASK_ID
-    own_env = {
-        **TASK_ENV,
-        **(env or {}),
-        "MF_PATHSPEC": f"{FLOW_NAME}/{RUN_ID}/{step}/{task}",
-        "MF_ATTEMPT": RETRY_COUNT,
-    }
+    exports = f"export MF_PATHSPEC={FLOW_NAME}/{RUN_ID}/{step}/{task} MF_ATTEMPT={RETRY_COUNT}"
+    own_env = {**TASK_ENV, **(env or {})}
     env_vars = [var for var in COMMON_ENV_VARS if var.name not in own_env]
     env_vars += [
         k8s.V1EnvVar(name=name, value=value) for name, value in own_env.items()
@@ -206,7 +205,7 @@ def metaflow_step(
     operator = KubernetesPodOperator.partial if mapped else KubernetesPodOperator
     return operator(
         task_id=step,
-        cmds=["bash", "-c", step_script(commands), "metaflow"],
+        cmds=["bash", "-c", step_script(commands, exports), "metaflow"],
         env_vars=env_vars,
         env_from=env_from or None,
         container_resources=resources,

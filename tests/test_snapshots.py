@@ -147,3 +147,28 @@ def test_code_address_replacement_needs_an_address_of_the_same_shape():
     # Another root or a longer address could change black's layout: render again instead.
     assert with_code_address(source, provisional, (f"s3://other/cd/{new}", new)) is None
     assert with_code_address(source, provisional, (real[0] + "0", new + "0")) is None
+
+
+def test_a_flow_holding_the_provisional_address_keeps_its_own_value(tmp_path):
+    """A value equal to the provisional address is the flow's, not a code package address:
+    such a flow is rendered after the package is built, and the value stays as written."""
+    from mfairflow.deploy import PROVISIONAL_SHA
+
+    flow_text = (
+        "from metaflow import FlowSpec, environment, step\n\n\n"
+        "class OddFlow(FlowSpec):\n"
+        f"    @environment(vars={{'ODD': {PROVISIONAL_SHA!r}}})\n"
+        "    @step\n"
+        "    def start(self):\n"
+        "        self.next(self.end)\n\n"
+        "    @step\n"
+        "    def end(self):\n"
+        "        pass\n\n\n"
+        'if __name__ == "__main__":\n'
+        "    OddFlow()\n"
+    )
+    result = compile_flow("odd_flow.py", tmp_path, flow_text=flow_text)
+    assert result.proc.returncode == 0, result.proc.stderr
+    assert f'"ODD": "{PROVISIONAL_SHA}"' in result.source
+    sha = CODE_SHA.search(result.source).group(1)
+    assert sha != PROVISIONAL_SHA and result.source.count(PROVISIONAL_SHA) == 1

@@ -25,7 +25,7 @@ FLOW_NAME = "MyAirflowFlow"
 FLOW_FILE = "my_flow.py"
 PRODUCTION_TOKEN = "myairflowflow-0-fiqs"
 DATASTORE_ROOT = "s3://mfairflow-test/metaflow"
-CODE_PACKAGE_URL = "s3://mfairflow-test/metaflow/MyAirflowFlow/data/3b/3be47beca536bd65fff1aee90ea5a94640434783"
+CODE_PACKAGE_URL = "s3://mfairflow-test/metaflow/MyAirflowFlow/data/b0/b05a075e7849156107c672bf33d9a66828d361d4"
 
 # Fetch and unpack the code package in the pod before Metaflow runs.
 SETUP = [
@@ -37,8 +37,8 @@ SETUP = [
     "mkdir metaflow",
     "cd metaflow",
     "mkdir .metaflow",
-    'i=0; while [ $i -le 5 ]; do mflog \'Downloading code package...\'; python -c \'import boto3, os; ep=os.getenv("METAFLOW_S3_ENDPOINT_URL"); boto3.client("s3", **({"endpoint_url":ep} if ep else {})).download_file("mfairflow-test", "metaflow/MyAirflowFlow/data/3b/3be47beca536bd65fff1aee90ea5a94640434783", "job.tar")\' && mflog \'Code package downloaded.\' && break; sleep 10; i=$((i+1)); done',
-    "if [ $i -gt 5 ]; then mflog 'Failed to download code package from s3://mfairflow-test/metaflow/MyAirflowFlow/data/3b/3be47beca536bd65fff1aee90ea5a94640434783 after 6 tries. Exiting...' && exit 1; fi",
+    'i=0; while [ $i -le 5 ]; do mflog \'Downloading code package...\'; python -c \'import boto3, os; ep=os.getenv("METAFLOW_S3_ENDPOINT_URL"); boto3.client("s3", **({"endpoint_url":ep} if ep else {})).download_file("mfairflow-test", "metaflow/MyAirflowFlow/data/b0/b05a075e7849156107c672bf33d9a66828d361d4", "job.tar")\' && mflog \'Code package downloaded.\' && break; sleep 10; i=$((i+1)); done',
+    "if [ $i -gt 5 ]; then mflog 'Failed to download code package from s3://mfairflow-test/metaflow/MyAirflowFlow/data/b0/b05a075e7849156107c672bf33d9a66828d361d4 after 6 tries. Exiting...' && exit 1; fi",
     "TAR_OPTIONS='--warning=no-timestamp' tar -xzf job.tar -C .",
     "export PYTHONPATH=$(pwd)/.mf_code:$(printenv PYTHONPATH)",
     "export METAFLOW_EXTRACTED_ROOT=$(pwd)",
@@ -80,8 +80,8 @@ SECRETS = []
 
 # Environment of every task (a step's own variables are added to it).
 COMMON_ENV = {
-    "METAFLOW_CODE_URL": "s3://mfairflow-test/metaflow/MyAirflowFlow/data/3b/3be47beca536bd65fff1aee90ea5a94640434783",
-    "METAFLOW_CODE_SHA": "3be47beca536bd65fff1aee90ea5a94640434783",
+    "METAFLOW_CODE_URL": "s3://mfairflow-test/metaflow/MyAirflowFlow/data/b0/b05a075e7849156107c672bf33d9a66828d361d4",
+    "METAFLOW_CODE_SHA": "b05a075e7849156107c672bf33d9a66828d361d4",
     "METAFLOW_CODE_DS": "s3",
     "METAFLOW_USER": "tester",
     "METAFLOW_PRODUCTION_TOKEN": "myairflowflow-0-fiqs",
@@ -154,11 +154,12 @@ def step_commands(
     return [INIT_PARAMS, command] if init_params else [command]
 
 
-def step_script(commands: list) -> str:
-    """Bash script of one task: set up, define run_flow, then run the step's commands."""
+def step_script(commands: list, exports: str = "") -> str:
+    """Bash script of one task: export, set up, define run_flow, run the step's commands."""
     run_flow = "run_flow() { " + METAFLOW + ' "$@"; }'
+    setup = [exports, *SETUP] if exports else SETUP
     steps = LOG_CAPTURE[0] + " && ".join([run_flow, *commands]) + LOG_CAPTURE[1]
-    return " && ".join([*SETUP, steps]) + "; " + LOG_CAPTURE[2]
+    return " && ".join([*setup, steps]) + "; " + LOG_CAPTURE[2]
 
 
 # Built once: every pod shares these (their values are not templated).
@@ -197,13 +198,11 @@ def metaflow_step(
         decorators=decorators,
         init_params=init_params,
     )
+    # The task's pathspec and attempt, for Metaflow's log capture (shell words, not pod env:
+    # no Kubernetes object to build per task).
     task = MAPPED_TASK_ID if mapped else TASK_ID
-    own_env = {
-        **TASK_ENV,
-        **(env or {}),
-        "MF_PATHSPEC": f"{FLOW_NAME}/{RUN_ID}/{step}/{task}",
-        "MF_ATTEMPT": RETRY_COUNT,
-    }
+    exports = f"export MF_PATHSPEC={FLOW_NAME}/{RUN_ID}/{step}/{task} MF_ATTEMPT={RETRY_COUNT}"
+    own_env = {**TASK_ENV, **(env or {})}
     env_vars = [var for var in COMMON_ENV_VARS if var.name not in own_env]
     env_vars += [
         k8s.V1EnvVar(name=name, value=value) for name, value in own_env.items()
@@ -215,7 +214,7 @@ def metaflow_step(
     operator = KubernetesPodOperator.partial if mapped else KubernetesPodOperator
     return operator(
         task_id=step,
-        cmds=["bash", "-c", step_script(commands), "metaflow"],
+        cmds=["bash", "-c", step_script(commands, exports), "metaflow"],
         env_vars=env_vars,
         env_from=env_from or None,
         container_resources=resources,

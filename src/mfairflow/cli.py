@@ -199,24 +199,10 @@ def compile_to_file(obj, options: CreateOptions) -> tuple[str, str]:
     from metaflow.util import get_username
 
     from .analyzer import Deployment, FlowContext, analyze_flow, with_deployment
-    from .deploy import (
-        PROVISIONAL_SHA,
-        code_package_address,
-        content_address,
-        resolve_dag_name,
-        resolve_token,
-        start_code_package,
-    )
+    from .deploy import resolve_dag_name, resolve_token, start_code_package
     from .model_dump import write_model
     from .org_config import find_config, load_config
-    from .render import (
-        dag_id_clash,
-        load_dag_template,
-        render_dag,
-        unified_diff,
-        with_code_address,
-        write_atomically,
-    )
+    from .render import dag_id_clash, load_dag_template, unified_diff, write_atomically
 
     _check_dag_path(options.dag_file)
     ctx = FlowContext(
@@ -245,26 +231,7 @@ def compile_to_file(obj, options: CreateOptions) -> tuple[str, str]:
         package = start_code_package(obj, ctx, options.dag_file)
     template = load_dag_template(template_dirs)
     token = resolve_token(ctx, options, dag_id, prefix, is_project, obj.echo)
-
-    def render(deployment: Deployment) -> str:
-        deployed = with_deployment(spec, ctx, options, deployment, org)
-        return render_dag(deployed, template_dirs, template)
-
-    source = None
-    if package is None:
-        deployment = Deployment(token, None, None)
-    else:
-        # Render and format while the package is still being built, with a provisional
-        # content address of the same length; the real one takes its place when known.
-        provisional = content_address(ctx, PROVISIONAL_SHA)
-        if PROVISIONAL_SHA not in repr(spec):
-            source = render(Deployment(token, *provisional))
-        deployment = Deployment(token, *code_package_address(ctx, package, options.offline))
-        if source is not None:
-            real = (deployment.code_package_url, deployment.code_package_sha)
-            source = with_code_address(source, provisional, real)
-    if source is None:
-        source = render(deployment)
+    source, deployment = _render_deployed(ctx, options, spec, org, template, token, package)
     spec = with_deployment(spec, ctx, options, deployment, org)
     if options.workflow_timeout is not None and spec.schedule is None:
         obj.echo(
@@ -278,6 +245,38 @@ def compile_to_file(obj, options: CreateOptions) -> tuple[str, str]:
     write_atomically(options.dag_file, source)
     obj.echo(f"The namespace of this production flow is production:{deployment.production_token}")
     return dag_id, ""
+
+
+def _render_deployed(ctx, options: CreateOptions, spec, org, template, token: str, package):
+    """The DAG source, and the deployment (token, code package) it names.
+
+    While Metaflow still builds the code package in its thread, the DAG is rendered and
+    formatted with a provisional content address of the same length, which the real one then
+    replaces (render.with_code_address): the same file, without waiting for the package first.
+    ``package`` is None for the local target (the flow runs from its own folder).
+    """
+    from .analyzer import Deployment, with_deployment
+    from .deploy import PROVISIONAL_SHA, code_package_address, content_address
+    from .render import render_dag, with_code_address
+
+    def render(deployment: Deployment) -> str:
+        deployed = with_deployment(spec, ctx, options, deployment, org)
+        return render_dag(deployed, template=template)
+
+    if package is None:
+        deployment = Deployment(token, None, None)
+        return render(deployment), deployment
+    provisional = content_address(ctx, PROVISIONAL_SHA)
+    early = None
+    if PROVISIONAL_SHA not in repr(spec):  # a flow that holds it itself waits for the package
+        early = render(Deployment(token, *provisional))
+    deployment = Deployment(token, *code_package_address(ctx, package, options.offline))
+    if early is not None:
+        real = (deployment.code_package_url, deployment.code_package_sha)
+        source = with_code_address(early, provisional, real)
+        if source is not None:
+            return source, deployment
+    return render(deployment), deployment
 
 
 def _check_dag_path(path: str) -> None:

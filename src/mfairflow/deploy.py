@@ -133,7 +133,7 @@ def start_code_package(obj, ctx: FlowContext, dag_file: str):
 
     The DAG file itself is left out: a DAG written next to the flow (as the guide does) must
     not change the next deploy's code package, or no two deploys would agree. Nothing is
-    uploaded here (see ``finish_deployment``).
+    uploaded here (see ``code_package_address``).
     """
     import os
 
