@@ -134,6 +134,28 @@ def test_conda_and_pypi_give_a_clear_error(compile_in):
     assert "pypi" in output.lower()
 
 
+def test_a_dag_metaflow_generated_for_the_same_id_is_a_clash(compile_in, tmp_path):
+    """Migrating from Metaflow's own compiler: its DAG file beside ours would hide one of the two.
+
+    The stand-in has the shape of metaflow/plugins/airflow/dag.py's output (a "# Deployed on"
+    line, then CONFIG as one dict literal)."""
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    old = folder / "my_flow_metaflow.py"
+    old.write_text(
+        "# Deployed on 2026-11-25 10:00:00.000000\n\n"
+        "CONFIG = {'metadata': {'contains_foreach': False, 'flow_name': 'MyAirflowFlow'}, "
+        "'states': {}, 'dag_instantiation_params': {'dag_id': 'MyAirflowFlow', "
+        "'description': 'x'}, 'metaflow_params': []}\n"
+    )
+    result = compile_in(ROOT / "examples" / "my_flow.py", dag_name="my_dag.py")
+    assert result.proc.returncode == 2, result.proc.stderr
+    assert "already used by my_flow_metaflow.py (written by Metaflow's own" in result.proc.stderr
+    assert not (folder / "my_dag.py").exists()
+    other = compile_in(ROOT / "examples" / "my_flow.py", "--name", "Other", dag_name="my_dag.py")
+    assert other.proc.returncode == 0, other.proc.stderr
+
+
 def test_two_flows_with_one_dag_id_in_one_folder_are_refused(compile_in):
     first = compile_in(ROOT / "examples" / "my_flow.py", dag_name="first_dag.py")
     assert first.proc.returncode == 0

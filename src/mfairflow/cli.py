@@ -222,7 +222,8 @@ def compile_to_file(obj, options: CreateOptions) -> tuple[str, str]:
         raise CompileError(
             f"the DAG id {dag_id!r} is already used by {clash} in the same folder; Airflow would "
             "keep only one of the two DAGs",
-            hint="give this flow another DAG name with --name (or another @project branch)",
+            hint="give this flow another DAG name with --name (or another @project branch), or "
+            "delete the other file if it is an older DAG of this flow",
         )
     # Analyze (and so validate) before anything is written to the datastore.
     spec = analyze_flow(ctx, options, dag_id, Deployment("not-deployed-yet", None, None), org)
