@@ -363,6 +363,28 @@ def test_every_kubernetes_option_reaches_the_pod(pods):
     assert env["QUOTED"] == 'it\'s "quoted" \\ and\nmulti-line\n'
 
 
+def test_shared_memory_port_pull_secrets_and_security_context_reach_the_pod(pods):
+    amd = pods["kube_options_flow.py"]["amd"]
+    spec, container = amd["spec"], base_container(amd)
+    assert {"name": "dhsm", "emptyDir": {"medium": "Memory", "sizeLimit": "2048Mi"}} in spec[
+        "volumes"
+    ]
+    assert {"name": "dhsm", "mountPath": "/dev/shm"} in container["volumeMounts"]
+    assert container["ports"] == [{"containerPort": 8080}]
+    assert spec["imagePullSecrets"] == [{"name": "regcred"}, {"name": "mirror-creds"}]
+    assert container["securityContext"] == {
+        "runAsUser": 1000,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    # The other steps set none of these.
+    start = pods["kube_options_flow.py"]["start"]
+    assert not base_container(start).get("ports")
+    assert not base_container(start).get("securityContext")
+    assert not start["spec"].get("imagePullSecrets")
+
+
 def test_amd_gpu_with_guaranteed_qos(pods):
     amd = pods["kube_options_flow.py"]["amd"]
     requests = requests_of(amd)

@@ -66,6 +66,14 @@ class PodSpec:
     """The step's own labels (every pod also carries RuntimeSpec.pod_labels)."""
     annotations: Pairs
     """The step's own annotations (every pod also carries RuntimeSpec.pod_annotations)."""
+    shared_memory_mb: Optional[int] = None
+    """Size of the in-memory /dev/shm volume (@kubernetes(shared_memory=...)), or None."""
+    port: Optional[int] = None
+    """Container port the step's process listens on (@kubernetes(port=...)), or None."""
+    image_pull_secrets: Tuple[str, ...] = ()
+    """Secrets the kubelet pulls the image with (@kubernetes(image_pull_secrets=...))."""
+    security_context: Optional[JsonObject] = None
+    """The container's security context (V1SecurityContext fields, snake_case), or None."""
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,21 @@ class KubeOptionsFlow(FlowSpec):
     def start(self):
         self.next(self.amd)
 
-    @kubernetes(gpu=2, gpu_vendor="amd", image="rocm/pytorch:latest", qos="Guaranteed")
+    @kubernetes(
+        gpu=2,
+        gpu_vendor="amd",
+        image="rocm/pytorch:latest",
+        qos="Guaranteed",
+        shared_memory=2048,
+        port=8080,
+        image_pull_secrets=["regcred", "mirror-creds"],
+        security_context={
+            "run_as_user": 1000,
+            "run_as_non_root": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccomp_profile": {"type": "RuntimeDefault"},
+        },
+    )
     @step
     def amd(self):
         self.next(self.sized)

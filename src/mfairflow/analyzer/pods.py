@@ -8,7 +8,7 @@ from typing import Optional
 
 from ..errors import CompileError
 from ..escaping import airflow_literal
-from ..model import PodDefaults, PodSpec, Toleration
+from ..model import JsonObject, PodDefaults, PodSpec, Toleration
 from ..org_config import OrgConfig
 from .context import FlowContext
 from .validation import check_kubernetes_options
@@ -52,7 +52,26 @@ _MAPPED = {
     "labels",
     "annotations",
     "extended_resources",
+    "shared_memory",
+    "port",
+    "image_pull_secrets",
+    "security_context",
 }
+# Fields of the Kubernetes client's V1SecurityContext (what Metaflow passes it as keywords).
+SECURITY_CONTEXT_FIELDS = (
+    "allow_privilege_escalation",
+    "app_armor_profile",
+    "capabilities",
+    "privileged",
+    "proc_mount",
+    "read_only_root_filesystem",
+    "run_as_group",
+    "run_as_non_root",
+    "run_as_user",
+    "se_linux_options",
+    "seccomp_profile",
+    "windows_options",
+)
 
 
 def kubernetes_attributes(ctx: FlowContext, step: str, org: Optional[OrgConfig] = None) -> dict:
@@ -191,6 +210,10 @@ def analyze_pod(
         tolerations=_tolerations(attrs.get("tolerations"), where),
         labels=escaped_pairs(labels),
         annotations=escaped_pairs(annotations),
+        shared_memory_mb=_whole(attrs.get("shared_memory"), "shared_memory", where),
+        port=_port(attrs.get("port"), where),
+        image_pull_secrets=_pull_secrets(attrs.get("image_pull_secrets"), where),
+        security_context=_security_context(attrs.get("security_context"), where),
     )
 
 
@@ -295,6 +318,90 @@ def _gpu(value, where: dict) -> Optional[int]:
             **where,
         )
     return int(number)
+
+
+def _whole(value, what: str, where: dict) -> Optional[int]:
+    """A positive whole number option (megabytes for shared_memory), or None when unset."""
+    if value in (None, "", 0, "0"):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if number <= 0 or not number.is_integer():
+        raise CompileError(
+            f"@kubernetes({what}={value!r}) must be a positive whole number",
+            hint=f"pass {what} as a whole number, e.g. {what}=1024 (megabytes)",
+            **where,
+        )
+    return int(number)
+
+
+def _port(value, where: dict) -> Optional[int]:
+    if value in (None, ""):
+        return None
+    port = _whole(value, "port", where)
+    if port is None or port > 65535:
+        raise CompileError(
+            f"@kubernetes(port={value!r}) is not a port number",
+            hint="pass a port between 1 and 65535, e.g. port=8080",
+            **where,
+        )
+    return port
+
+
+def _pull_secrets(value, where: dict) -> tuple[str, ...]:
+    names = _secrets(value)
+    for name in names:
+        if not DNS_SUBDOMAIN.fullmatch(name) or ".." in name or len(name) > 253:
+            raise CompileError(
+                f"{name!r} is not a valid Kubernetes secret name",
+                hint="image pull secret names are lowercase letters, digits, '-' and '.' "
+                "(check @kubernetes(image_pull_secrets=...))",
+                **where,
+            )
+    return tuple(dict.fromkeys(names))
+
+
+def _security_context(value, where: dict) -> Optional[JsonObject]:
+    if not value:
+        return None
+    if not isinstance(value, dict):
+        raise CompileError(
+            f"@kubernetes(security_context={value!r}) is not a dict",
+            hint="pass a dict of security context fields, e.g. {'run_as_user': 1000}",
+            **where,
+        )
+    for key in value:
+        if key not in SECURITY_CONTEXT_FIELDS:
+            raise CompileError(
+                f"@kubernetes(security_context=...) has no field {key!r}",
+                hint="use the Kubernetes client's names: " + ", ".join(SECURITY_CONTEXT_FIELDS),
+                **where,
+            )
+    return _json_object(value, where)
+
+
+def _json_object(value, where: dict):
+    """The security context as the Kubernetes API writes it (camelCase keys, as the operator
+    passes a dict on unchanged), in model data: dicts become JsonObject, lists tuples. The
+    operator does not template this field, so strings stay as they are."""
+    if isinstance(value, dict):
+        return JsonObject((_camel(str(k)), _json_object(v, where)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return tuple(_json_object(v, where) for v in value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise CompileError(
+        f"@kubernetes(security_context=...) holds a {type(value).__name__}",
+        hint="use strings, numbers, booleans, lists and dicts only",
+        **where,
+    )
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def _secrets(value) -> list[str]:
