@@ -619,13 +619,12 @@ def test_unsupported_kubernetes_option_is_rejected(tmp_path, option, value):
 @pytest.mark.parametrize(
     "option, value, message",
     [
-        ("port", "0", "@kubernetes(port=0) is not a port number"),
         ("port", "70000", "@kubernetes(port=70000) is not a port number"),
         ("image_pull_secrets", "['Bad_Name']", "'Bad_Name' is not a valid Kubernetes secret"),
         ("security_context", "{'run_as_usr': 1}", "has no field 'run_as_usr'"),
         ("executable", "'/opt/py/bin/python'", "@kubernetes(executable=...) is not supported"),
     ],
-    ids=["port_zero", "port", "image_pull_secrets", "security_context", "executable"],
+    ids=["port", "image_pull_secrets", "security_context", "executable"],
 )
 def test_malformed_or_unmapped_kubernetes_option_is_a_clear_error(tmp_path, option, value, message):
     text = linear_flow("KubeValueFlow", start_decos=(f"@kubernetes({option}={value})",))
