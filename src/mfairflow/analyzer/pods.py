@@ -351,16 +351,7 @@ def _port(value, where: dict) -> Optional[int]:
 
 
 def _pull_secrets(value, where: dict) -> tuple[str, ...]:
-    names = _secrets(value)
-    for name in names:
-        if not DNS_SUBDOMAIN.fullmatch(name) or ".." in name or len(name) > 253:
-            raise CompileError(
-                f"{name!r} is not a valid Kubernetes secret name",
-                hint="image pull secret names are lowercase letters, digits, '-' and '.' "
-                "(check @kubernetes(image_pull_secrets=...))",
-                **where,
-            )
-    return tuple(dict.fromkeys(names))
+    return _checked_secrets(_secrets(value), where, "@kubernetes(image_pull_secrets=...)")
 
 
 def _security_context(value, where: dict) -> Optional[JsonObject]:
@@ -412,13 +403,16 @@ def _secrets(value) -> list[str]:
     return [str(part) for part in value]
 
 
-def _checked_secrets(secrets: list[str], where: dict) -> tuple[str, ...]:
+def _checked_secrets(
+    secrets: list[str],
+    where: dict,
+    given_in: str = "@kubernetes(secrets=...) and METAFLOW_KUBERNETES_SECRETS",
+) -> tuple[str, ...]:
     for name in secrets:
         if not DNS_SUBDOMAIN.fullmatch(name) or ".." in name or len(name) > 253:
             raise CompileError(
                 f"{name!r} is not a valid Kubernetes secret name",
-                hint="secret names are lowercase letters, digits, '-' and '.' (check "
-                "@kubernetes(secrets=...) and METAFLOW_KUBERNETES_SECRETS)",
+                hint=f"secret names are lowercase letters, digits, '-' and '.' (check {given_in})",
                 **where,
             )
     return tuple(dict.fromkeys(secrets))
