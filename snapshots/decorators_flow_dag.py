@@ -173,6 +173,7 @@ def metaflow_step(
     annotations=None,
     secrets=None,
     resources=RESOURCES,
+    shared_memory_mb=None,
     **kwargs,
 ):
     """A KubernetesPodOperator that runs one Metaflow step (a foreach body: its .partial()).
@@ -202,6 +203,14 @@ def metaflow_step(
         k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=name))
         for name in (SECRETS if secrets is None else secrets)
     ]
+    if shared_memory_mb:  # an in-memory /dev/shm of that size, as Metaflow's pods have
+        shm = k8s.V1EmptyDirVolumeSource(
+            medium="Memory", size_limit=f"{shared_memory_mb}Mi"
+        )
+        kwargs["volumes"] = [k8s.V1Volume(name="dhsm", empty_dir=shm)]
+        kwargs["volume_mounts"] = [
+            k8s.V1VolumeMount(mount_path="/dev/shm", name="dhsm")
+        ]
     operator = KubernetesPodOperator.partial if mapped else KubernetesPodOperator
     return operator(
         task_id=step,
@@ -252,7 +261,10 @@ with DAG(
     )
 
     timed = metaflow_step(
-        "timed", ["default_retry/t-0"], execution_timeout=timedelta(seconds=5415)
+        "timed",
+        ["default_retry/t-0"],
+        retries=0,
+        execution_timeout=timedelta(seconds=5415),
     )
 
     with_env = metaflow_step(
@@ -263,11 +275,13 @@ with DAG(
             "EMPTY": "",
             "TEMPLATE_LIKE": '{{ "\\x7b\\x7b ds \\x7d\\x7d" }}',
         },
+        retries=0,
     )
 
     with_resources = metaflow_step(
         "with_resources",
         ["with_env/t-0"],
+        retries=0,
         resources=k8s.V1ResourceRequirements(
             requests={"cpu": "3", "memory": "12288M", "ephemeral-storage": "20480M"},
             limits={"nvidia.com/gpu": "1"},
@@ -277,6 +291,7 @@ with DAG(
     resources_and_kubernetes = metaflow_step(
         "resources_and_kubernetes",
         ["with_resources/t-0"],
+        retries=0,
         resources=k8s.V1ResourceRequirements(
             requests={"cpu": "8", "memory": "32768M", "ephemeral-storage": "10240M"}
         ),
@@ -295,7 +310,7 @@ with DAG(
         ),
     )
 
-    end = metaflow_step("end", ["everything/t-0"])
+    end = metaflow_step("end", ["everything/t-0"], retries=0)
 
     start >> default_retry
     default_retry >> timed

@@ -173,6 +173,7 @@ def metaflow_step(
     annotations=None,
     secrets=None,
     resources=RESOURCES,
+    shared_memory_mb=None,
     **kwargs,
 ):
     """A KubernetesPodOperator that runs one Metaflow step (a foreach body: its .partial()).
@@ -202,6 +203,14 @@ def metaflow_step(
         k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=name))
         for name in (SECRETS if secrets is None else secrets)
     ]
+    if shared_memory_mb:  # an in-memory /dev/shm of that size, as Metaflow's pods have
+        shm = k8s.V1EmptyDirVolumeSource(
+            medium="Memory", size_limit=f"{shared_memory_mb}Mi"
+        )
+        kwargs["volumes"] = [k8s.V1Volume(name="dhsm", empty_dir=shm)]
+        kwargs["volume_mounts"] = [
+            k8s.V1VolumeMount(mount_path="/dev/shm", name="dhsm")
+        ]
     operator = KubernetesPodOperator.partial if mapped else KubernetesPodOperator
     return operator(
         task_id=step,
@@ -240,19 +249,21 @@ with DAG(
         ["_parameters/params"],
         decorators=["--with=mfairflow_internal"],
         init_params=True,
+        retries=0,
         do_xcom_push=True,
     )
 
-    shout = metaflow_step("shout", ["start/t-0"], mapped=True, split_args=True).expand(
-        arguments=start.output
-    )
+    shout = metaflow_step(
+        "shout", ["start/t-0"], mapped=True, split_args=True, retries=0
+    ).expand(arguments=start.output)
 
     join = metaflow_step(
         "join",
         ["shout/t-:{{ range(ti.xcom_pull(task_ids='start') | length) | join(',') }}"],
+        retries=0,
     )
 
-    end = metaflow_step("end", ["join/t-0"])
+    end = metaflow_step("end", ["join/t-0"], retries=0)
 
     start >> shout
     shout >> join

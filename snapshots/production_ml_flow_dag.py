@@ -175,6 +175,7 @@ def metaflow_step(
     annotations=None,
     secrets=None,
     resources=RESOURCES,
+    shared_memory_mb=None,
     **kwargs,
 ):
     """A KubernetesPodOperator that runs one Metaflow step (a foreach body: its .partial()).
@@ -204,6 +205,14 @@ def metaflow_step(
         k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=name))
         for name in (SECRETS if secrets is None else secrets)
     ]
+    if shared_memory_mb:  # an in-memory /dev/shm of that size, as Metaflow's pods have
+        shm = k8s.V1EmptyDirVolumeSource(
+            medium="Memory", size_limit=f"{shared_memory_mb}Mi"
+        )
+        kwargs["volumes"] = [k8s.V1Volume(name="dhsm", empty_dir=shm)]
+        kwargs["volume_mounts"] = [
+            k8s.V1VolumeMount(mount_path="/dev/shm", name="dhsm")
+        ]
     operator = KubernetesPodOperator.partial if mapped else KubernetesPodOperator
     return operator(
         task_id=step,
@@ -259,6 +268,7 @@ with DAG(
         init_params=True,
         doc_md="Initialize workflow",
         env={"METAFLOW_INIT_MODEL_TYPE": "{{ params['model_type'] }}"},
+        retries=0,
     )
 
     load_data = metaflow_step(
@@ -298,18 +308,20 @@ with DAG(
             "train_model/t-:{{ range(ti.xcom_pull(task_ids='load_data') | length) | join(',') }}"
         ],
         doc_md="Select best model",
+        retries=0,
     )
 
     deploy = metaflow_step(
         "deploy",
         ["join_models/t-0"],
         doc_md="Deploy best model",
+        retries=0,
         resources=k8s.V1ResourceRequirements(
             requests={"cpu": "2", "memory": "8192M", "ephemeral-storage": "10240M"}
         ),
     )
 
-    end = metaflow_step("end", ["deploy/t-0"], doc_md="Workflow complete")
+    end = metaflow_step("end", ["deploy/t-0"], doc_md="Workflow complete", retries=0)
 
     s3_key_sensor >> start
     start >> load_data

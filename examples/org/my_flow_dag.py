@@ -25,7 +25,7 @@ FLOW_NAME = "MyAirflowFlow"
 FLOW_FILE = "my_flow.py"
 PRODUCTION_TOKEN = "myairflowflow-0-fiqs"
 DATASTORE_ROOT = "s3://mfairflow-test/metaflow"
-CODE_PACKAGE_URL = "s3://mfairflow-test/metaflow/MyAirflowFlow/data/b0/b05a075e7849156107c672bf33d9a66828d361d4"
+CODE_PACKAGE_URL = "s3://mfairflow-test/metaflow/MyAirflowFlow/data/82/827c9de66ccc40b5b0c42b1fbf370a4c56c9faf9"
 
 # Fetch and unpack the code package in the pod before Metaflow runs.
 SETUP = [
@@ -37,8 +37,8 @@ SETUP = [
     "mkdir metaflow",
     "cd metaflow",
     "mkdir .metaflow",
-    'i=0; while [ $i -le 5 ]; do mflog \'Downloading code package...\'; python -c \'import boto3, os; ep=os.getenv("METAFLOW_S3_ENDPOINT_URL"); boto3.client("s3", **({"endpoint_url":ep} if ep else {})).download_file("mfairflow-test", "metaflow/MyAirflowFlow/data/b0/b05a075e7849156107c672bf33d9a66828d361d4", "job.tar")\' && mflog \'Code package downloaded.\' && break; sleep 10; i=$((i+1)); done',
-    "if [ $i -gt 5 ]; then mflog 'Failed to download code package from s3://mfairflow-test/metaflow/MyAirflowFlow/data/b0/b05a075e7849156107c672bf33d9a66828d361d4 after 6 tries. Exiting...' && exit 1; fi",
+    'i=0; while [ $i -le 5 ]; do mflog \'Downloading code package...\'; python -c \'import boto3, os; ep=os.getenv("METAFLOW_S3_ENDPOINT_URL"); boto3.client("s3", **({"endpoint_url":ep} if ep else {})).download_file("mfairflow-test", "metaflow/MyAirflowFlow/data/82/827c9de66ccc40b5b0c42b1fbf370a4c56c9faf9", "job.tar")\' && mflog \'Code package downloaded.\' && break; sleep 10; i=$((i+1)); done',
+    "if [ $i -gt 5 ]; then mflog 'Failed to download code package from s3://mfairflow-test/metaflow/MyAirflowFlow/data/82/827c9de66ccc40b5b0c42b1fbf370a4c56c9faf9 after 6 tries. Exiting...' && exit 1; fi",
     "TAR_OPTIONS='--warning=no-timestamp' tar -xzf job.tar -C .",
     "export PYTHONPATH=$(pwd)/.mf_code:$(printenv PYTHONPATH)",
     "export METAFLOW_EXTRACTED_ROOT=$(pwd)",
@@ -80,8 +80,8 @@ SECRETS = []
 
 # Environment of every task (a step's own variables are added to it).
 COMMON_ENV = {
-    "METAFLOW_CODE_URL": "s3://mfairflow-test/metaflow/MyAirflowFlow/data/b0/b05a075e7849156107c672bf33d9a66828d361d4",
-    "METAFLOW_CODE_SHA": "b05a075e7849156107c672bf33d9a66828d361d4",
+    "METAFLOW_CODE_URL": "s3://mfairflow-test/metaflow/MyAirflowFlow/data/82/827c9de66ccc40b5b0c42b1fbf370a4c56c9faf9",
+    "METAFLOW_CODE_SHA": "827c9de66ccc40b5b0c42b1fbf370a4c56c9faf9",
     "METAFLOW_CODE_DS": "s3",
     "METAFLOW_USER": "tester",
     "METAFLOW_PRODUCTION_TOKEN": "myairflowflow-0-fiqs",
@@ -182,6 +182,7 @@ def metaflow_step(
     annotations=None,
     secrets=None,
     resources=RESOURCES,
+    shared_memory_mb=None,
     **kwargs,
 ):
     """A KubernetesPodOperator that runs one Metaflow step (a foreach body: its .partial()).
@@ -211,6 +212,14 @@ def metaflow_step(
         k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=name))
         for name in (SECRETS if secrets is None else secrets)
     ]
+    if shared_memory_mb:  # an in-memory /dev/shm of that size, as Metaflow's pods have
+        shm = k8s.V1EmptyDirVolumeSource(
+            medium="Memory", size_limit=f"{shared_memory_mb}Mi"
+        )
+        kwargs["volumes"] = [k8s.V1Volume(name="dhsm", empty_dir=shm)]
+        kwargs["volume_mounts"] = [
+            k8s.V1VolumeMount(mount_path="/dev/shm", name="dhsm")
+        ]
     operator = KubernetesPodOperator.partial if mapped else KubernetesPodOperator
     return operator(
         task_id=step,

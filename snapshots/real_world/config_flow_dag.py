@@ -174,6 +174,7 @@ def metaflow_step(
     annotations=None,
     secrets=None,
     resources=RESOURCES,
+    shared_memory_mb=None,
     **kwargs,
 ):
     """A KubernetesPodOperator that runs one Metaflow step (a foreach body: its .partial()).
@@ -203,6 +204,14 @@ def metaflow_step(
         k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=name))
         for name in (SECRETS if secrets is None else secrets)
     ]
+    if shared_memory_mb:  # an in-memory /dev/shm of that size, as Metaflow's pods have
+        shm = k8s.V1EmptyDirVolumeSource(
+            medium="Memory", size_limit=f"{shared_memory_mb}Mi"
+        )
+        kwargs["volumes"] = [k8s.V1Volume(name="dhsm", empty_dir=shm)]
+        kwargs["volume_mounts"] = [
+            k8s.V1VolumeMount(mount_path="/dev/shm", name="dhsm")
+        ]
     operator = KubernetesPodOperator.partial if mapped else KubernetesPodOperator
     return operator(
         task_id=step,
@@ -245,8 +254,9 @@ with DAG(
         ["_parameters/params"],
         init_params=True,
         env={"ALPHA": "3", "METAFLOW_INIT_CFG": "{{ params['cfg'] }}"},
+        retries=0,
     )
 
-    end = metaflow_step("end", ["start/t-0"])
+    end = metaflow_step("end", ["start/t-0"], retries=0)
 
     start >> end

@@ -178,6 +178,7 @@ def metaflow_step(
     annotations=None,
     secrets=None,
     resources=RESOURCES,
+    shared_memory_mb=None,
     **kwargs,
 ):
     """A KubernetesPodOperator that runs one Metaflow step (a foreach body: its .partial()).
@@ -207,6 +208,14 @@ def metaflow_step(
         k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=name))
         for name in (SECRETS if secrets is None else secrets)
     ]
+    if shared_memory_mb:  # an in-memory /dev/shm of that size, as Metaflow's pods have
+        shm = k8s.V1EmptyDirVolumeSource(
+            medium="Memory", size_limit=f"{shared_memory_mb}Mi"
+        )
+        kwargs["volumes"] = [k8s.V1Volume(name="dhsm", empty_dir=shm)]
+        kwargs["volume_mounts"] = [
+            k8s.V1VolumeMount(mount_path="/dev/shm", name="dhsm")
+        ]
     operator = KubernetesPodOperator.partial if mapped else KubernetesPodOperator
     return operator(
         task_id=step,
@@ -262,6 +271,7 @@ with DAG(
         ["_parameters/params"],
         decorators=["--with=mfairflow_internal"],
         init_params=True,
+        retries=0,
         do_xcom_push=True,
     )
 
@@ -271,6 +281,7 @@ with DAG(
         mapped=True,
         split_args=True,
         decorators=["--with=mfairflow_internal"],
+        retries=0,
         do_xcom_push=True,
     ).expand(arguments=start.output)
 
@@ -286,6 +297,7 @@ with DAG(
         mapped=True,
         split_args=True,
         decorators=["--with=mfairflow_internal"],
+        retries=0,
         do_xcom_push=True,
     ).expand(arguments=per_letter_splits.output)
 
@@ -295,9 +307,9 @@ with DAG(
         op_kwargs={"foreach_task_id": "per_number"},
     )
 
-    per_sign = metaflow_step("per_sign", [], mapped=True, split_args=True).expand(
-        arguments=per_number_splits.output
-    )
+    per_sign = metaflow_step(
+        "per_sign", [], mapped=True, split_args=True, retries=0
+    ).expand(arguments=per_number_splits.output)
 
     join_signs = metaflow_step(
         "join_signs",
@@ -305,10 +317,11 @@ with DAG(
             "per_sign/t-:{% set r = ti.xcom_pull(task_ids='per_number_splits', key='ranges')[ti.map_index] %}{{ range(r[0], r[1]) | join(',') }}"
         ],
         mapped=True,
+        retries=0,
     ).expand(arguments=per_letter_splits.output)
 
     after_signs = metaflow_step(
-        "after_signs", ["join_signs/t-{{ ti.map_index }}"], mapped=True
+        "after_signs", ["join_signs/t-{{ ti.map_index }}"], mapped=True, retries=0
     ).expand(arguments=per_letter_splits.output)
 
     join_numbers = metaflow_step(
@@ -317,6 +330,7 @@ with DAG(
             "after_signs/t-:{% set r = ti.xcom_pull(task_ids='per_letter_splits', key='ranges')[ti.map_index] %}{{ range(r[0], r[1]) | join(',') }}"
         ],
         mapped=True,
+        retries=0,
     ).expand(arguments=start.output)
 
     join_letters = metaflow_step(
@@ -324,9 +338,10 @@ with DAG(
         [
             "join_numbers/t-:{{ range(ti.xcom_pull(task_ids='start') | length) | join(',') }}"
         ],
+        retries=0,
     )
 
-    end = metaflow_step("end", ["join_letters/t-0"])
+    end = metaflow_step("end", ["join_letters/t-0"], retries=0)
 
     start >> per_letter
     per_letter >> per_letter_splits

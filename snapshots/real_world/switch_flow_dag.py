@@ -178,6 +178,7 @@ def metaflow_step(
     annotations=None,
     secrets=None,
     resources=RESOURCES,
+    shared_memory_mb=None,
     **kwargs,
 ):
     """A KubernetesPodOperator that runs one Metaflow step (a foreach body: its .partial()).
@@ -207,6 +208,14 @@ def metaflow_step(
         k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=name))
         for name in (SECRETS if secrets is None else secrets)
     ]
+    if shared_memory_mb:  # an in-memory /dev/shm of that size, as Metaflow's pods have
+        shm = k8s.V1EmptyDirVolumeSource(
+            medium="Memory", size_limit=f"{shared_memory_mb}Mi"
+        )
+        kwargs["volumes"] = [k8s.V1Volume(name="dhsm", empty_dir=shm)]
+        kwargs["volume_mounts"] = [
+            k8s.V1VolumeMount(mount_path="/dev/shm", name="dhsm")
+        ]
     operator = KubernetesPodOperator.partial if mapped else KubernetesPodOperator
     return operator(
         task_id=step,
@@ -255,22 +264,24 @@ with DAG(
         decorators=["--with=mfairflow_internal"],
         init_params=True,
         env={"METAFLOW_INIT_MODE": "{{ params['mode'] }}"},
+        retries=0,
         do_xcom_push=True,
     )
 
-    fast = metaflow_step("fast", ["start/t-0"])
+    fast = metaflow_step("fast", ["start/t-0"], retries=0)
 
-    slow = metaflow_step("slow", ["start/t-0"])
+    slow = metaflow_step("slow", ["start/t-0"], retries=0)
 
-    slow2 = metaflow_step("slow2", ["slow/t-0"])
+    slow2 = metaflow_step("slow2", ["slow/t-0"], retries=0)
 
     merge = metaflow_step(
         "merge",
         ["{{ {'fast': 'fast', 'slow': 'slow2'}[ti.xcom_pull(task_ids='start')] }}/t-0"],
+        retries=0,
         trigger_rule="none_failed_min_one_success",
     )
 
-    end = metaflow_step("end", ["merge/t-0"])
+    end = metaflow_step("end", ["merge/t-0"], retries=0)
 
     start_choice = BranchPythonOperator(
         task_id="start_choice",
