@@ -818,6 +818,26 @@ def findings(results: dict, profiles: list) -> list:
                     f"Metaflow's {fmt(rows.get('create_theirs'))}."
                 )
             out.append(text)
+    line3 = flows.get("linear_3", {}).get("create", {}).get("ours")
+    line200 = flows.get("linear_200", {}).get("create", {}).get("ours")
+    line1000 = flows.get("linear_1000", {}).get("create", {}).get("ours")
+    if line3 and line200 and line1000 and line3.get("cpu") and line200["cpu_median"]:
+        early = line200["cpu_median"] - line3["cpu_median"]
+        spread = max(line3["cpu"]) - min(line3["cpu"])
+        late = line1000["cpu_median"] - line200["cpu_median"]
+        out.append(
+            f"- **How steady the growth ratio is.** Ours' CPU time grows {early:.2f} s from 3 to "
+            f"200 steps ({1000 * early / 197:.1f} ms per step) and {late:.2f} s from 200 to "
+            f"1000 ({1000 * late / 800:.1f} ms per step); the five linear_3 runs alone spread "
+            f"over {spread:.2f} s. "
+            + (
+                "The 3→200 cost is within that spread, so the per-step ratio of this run "
+                "measures the noise of the start-up more than the growth; "
+                if abs(early) <= spread
+                else ""
+            )
+            + "black's time per step (profiles above) is the steadier sign of how ours grows."
+        )
     sizes = scaling_series(flows)
     fit_o, fit_t = linear_fit(sizes["size_ours"]), linear_fit(sizes["size_theirs"])
     if fit_o and fit_t:
