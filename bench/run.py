@@ -320,7 +320,7 @@ BREAKDOWN = [
     ("metaflow/graph.py", "_traverse_graph", "Metaflow FlowGraph: traverse"),
     ("metaflow/package/__init__.py", "__init__", "Metaflow code package (MetaflowPackage)"),
     ("metaflow/package/__init__.py", "blob_with_timeout", "↳ build the code package tarball"),
-    ("mfairflow/cli.py", "compile_to_file", "mfairflow compile_to_file"),
+    ("mfairflow/pipeline.py", "compile_to_file", "mfairflow compile_to_file"),
     ("mfairflow/analyzer/__init__.py", "analyze_flow", "↳ analyze_flow"),
     ("mfairflow/deploy.py", "resolve_token", "↳ resolve_token (production token)"),
     ("mfairflow/deploy.py", "code_package_address", "↳ wait for the code package (and upload)"),

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 from .errors import CompileError
+from .kube_syntax import DNS_SUBDOMAIN, LABEL_VALUE, valid_key
 
 CONFIG_NAME = "mfairflow.yaml"
 _CALLABLE_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$", re.ASCII)
@@ -137,7 +138,6 @@ def load_config(path: Optional[Path]) -> OrgConfig:
 
 def _check_kubernetes_value(key: str, value, where: str) -> None:
     """Kubernetes' naming rules for the pod settings of the config (reported at the key)."""
-    from .analyzer.pods import DNS_SUBDOMAIN, LABEL_VALUE, valid_key
 
     def invalid(what: str) -> CompileError:
         return CompileError(

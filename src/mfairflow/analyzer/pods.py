@@ -8,15 +8,12 @@ from typing import Optional
 
 from ..errors import CompileError
 from ..escaping import airflow_literal
+from ..kube_syntax import DNS_LABEL, DNS_SUBDOMAIN, LABEL_VALUE, valid_key
 from ..model import JsonObject, PodDefaults, PodSpec, Toleration
 from ..org_config import OrgConfig
 from .context import FlowContext
 from .validation import check_kubernetes_options
 
-LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)$")
 _TOLERATION_KEYS = {
     "key": "key",
     "operator": "operator",
@@ -437,14 +434,6 @@ def _mapping(value, what: str, where: dict) -> dict:
             **where,
         )
     return {str(k): "" if v is None else str(v) for k, v in value.items()}
-
-
-def valid_key(key: str) -> bool:
-    """Kubernetes' syntax for label and annotation keys: an optional DNS prefix, a name."""
-    prefix, _, name = key.rpartition("/")
-    return bool(LABEL_NAME.fullmatch(name)) and (
-        not prefix or (DNS_SUBDOMAIN.fullmatch(prefix) is not None and len(prefix) <= 253)
-    )
 
 
 def _check_key(key: str, what: str, where: dict) -> None:

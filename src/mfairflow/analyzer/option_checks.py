@@ -1,0 +1,92 @@
+"""Checks of the command-line options, the organization config and environment names."""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import CompileError
+from ..options import CreateOptions
+from ..org_config import OrgConfig
+from .context import FlowContext
+
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_TAG_MAX = 100
+
+
+def check_options(options: CreateOptions) -> None:
+    """Reject command-line options Airflow cannot hold (exit 2 with a hint)."""
+    if options.max_workers < 1:
+        raise CompileError(
+            f"--max-workers {options.max_workers} must be at least 1",
+            hint="pass --max-workers 1 or more (default 100)",
+        )
+    if options.workflow_timeout is not None and options.workflow_timeout < 1:
+        raise CompileError(
+            f"--workflow-timeout {options.workflow_timeout} must be a positive number of seconds",
+            hint="pass --workflow-timeout 3600, for example",
+        )
+    for tag in options.tags:
+        if not tag or len(tag) > _TAG_MAX:
+            raise CompileError(
+                (
+                    f"--tag {tag[:40]!r}... must be 1 to {_TAG_MAX} characters long"
+                    if tag
+                    else "--tag cannot be empty"
+                ),
+                hint=f"Airflow stores DAG tags of at most {_TAG_MAX} characters; shorten it",
+            )
+    if options.worker_pool is not None and not options.worker_pool.strip():
+        raise CompileError("--worker-pool cannot be empty", hint="name an Airflow pool")
+    if options.worker_pool is not None and len(options.worker_pool) > 256:
+        raise CompileError(
+            "--worker-pool is longer than 256 characters",
+            hint="Airflow stores pool names of at most 256 characters; use a shorter name",
+        )
+
+
+def check_org(org: OrgConfig) -> None:
+    """Reject organization-config env values and tags no pod or Airflow can hold."""
+    for key, value in org.env:
+        if "\0" in value:
+            raise CompileError(
+                f"env variable {key!r} in the organization config contains a NUL character, "
+                "which no process environment can hold",
+                hint="remove the NUL character from the value",
+                location=org.where("env"),
+            )
+        if not _ENV_NAME.fullmatch(key):
+            raise CompileError(
+                f"env variable name {key!r} in the organization config is not valid",
+                hint="use letters, digits, '_', '-' and '.', not starting with a digit",
+                location=org.where("env"),
+            )
+    for tag in org.tags:
+        if not tag or len(tag) > _TAG_MAX:
+            raise CompileError(
+                f"tag {tag[:40]!r} in the organization config must be 1 to {_TAG_MAX} "
+                "characters long",
+                hint="shorten it",
+                location=org.where("tags"),
+            )
+
+
+def check_env_names(ctx: FlowContext, step: str) -> None:
+    """Reject @environment variables with invalid names or NUL characters."""
+    deco = ctx.step_decorator(step, "environment")
+    env = (deco.attributes.get("vars") or {}) if deco is not None else {}
+    for key, value in env.items():
+        if "\0" in str(value):
+            raise CompileError(
+                f"@environment variable {key!r} contains a NUL character, which no process "
+                "environment can hold",
+                hint="remove the NUL character from the value",
+                step=step,
+                location=ctx.step_location(step),
+            )
+        if not _ENV_NAME.fullmatch(str(key)):
+            raise CompileError(
+                f"@environment variable name {key!r} is not a valid environment variable name",
+                hint="use letters, digits, '_', '-' and '.', not starting with a digit",
+                step=step,
+                location=ctx.step_location(step),
+            )

@@ -1,0 +1,122 @@
+"""The compile pipeline of `airflow create`: analyze, deploy, render, write.
+
+Shared by the CLI's `create` (and every command that compiles the flow first) without click:
+``obj`` is Metaflow's CLI state object (flow, graph, datastore, metadata, environment, echo).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .errors import CompileError
+from .options import CreateOptions
+
+
+def compile_to_file(obj, options: CreateOptions) -> tuple[str, str]:
+    """Analyze, render and write the DAG file (or compare it, with --check).
+
+    Returns the DAG id and, for --check, the unified diff from the file on disk to the
+    freshly generated source ("" when they are equal).
+    """
+    from metaflow.util import get_username
+
+    from .analyzer import Deployment, FlowContext, analyze_flow, with_deployment
+    from .deploy import resolve_dag_name, resolve_token, start_code_package
+    from .model_dump import write_model
+    from .org_config import find_config, load_config
+    from .render import dag_id_clash, load_dag_template, unified_diff, write_atomically
+
+    _check_dag_path(options.dag_file)
+    ctx = FlowContext(
+        flow=obj.flow,
+        graph=obj.graph,
+        flow_datastore=obj.flow_datastore,
+        metadata=obj.metadata,
+        environment=obj.environment,
+        flow_file=sys.argv[0],
+        username=get_username(),
+    )
+    org = load_config(find_config(ctx.flow_file, options.config_file))
+    template_dirs = [d for d in (options.template_dir, org.template_dir) if d]
+    dag_id, prefix, is_project = resolve_dag_name(ctx.flow_name, options.name)
+    clash = dag_id_clash(options.dag_file, dag_id)
+    if clash:
+        raise CompileError(
+            f"the DAG id {dag_id!r} is already used by {clash} in the same folder; Airflow would "
+            "keep only one of the two DAGs",
+            hint="give this flow another DAG name with --name (or another @project branch), or "
+            "delete the other file if it is an older DAG of this flow",
+        )
+    # Analyze (and so validate) before anything is written to the datastore.
+    spec = analyze_flow(ctx, options, dag_id, Deployment("not-deployed-yet", None, None), org)
+    package = None
+    if options.target != "local":  # Metaflow builds it in a thread from here on
+        package = start_code_package(obj, ctx, options.dag_file)
+    template = load_dag_template(template_dirs)
+    token = resolve_token(ctx, options, dag_id, prefix, is_project, obj.echo)
+    source, deployment = _render_deployed(ctx, options, spec, org, template, token, package)
+    spec = with_deployment(spec, ctx, options, deployment, org)
+    if options.workflow_timeout is not None and spec.schedule is None:
+        obj.echo(
+            "Note: --workflow-timeout is enforced only for scheduled DAGs; this flow has no "
+            "@schedule, so the DAG has no dagrun_timeout."
+        )
+    if options.emit_model:
+        write_model(spec, options.emit_model)
+    if options.check:
+        return dag_id, unified_diff(options.dag_file, source)
+    write_atomically(options.dag_file, source)
+    obj.echo(f"The namespace of this production flow is production:{deployment.production_token}")
+    return dag_id, ""
+
+
+def _render_deployed(ctx, options: CreateOptions, spec, org, template, token: str, package):
+    """The DAG source, and the deployment (token, code package) it names.
+
+    While Metaflow still builds the code package in its thread, the DAG is rendered and
+    formatted with a provisional content address of the same length, which the real one then
+    replaces (render.with_code_address): the same file, without waiting for the package first.
+    ``package`` is None for the local target (the flow runs from its own folder).
+    """
+    from .analyzer import Deployment, with_deployment
+    from .deploy import PROVISIONAL_SHA, code_package_address, content_address
+    from .render import render_dag, with_code_address
+
+    def render(deployment: Deployment) -> str:
+        deployed = with_deployment(spec, ctx, options, deployment, org)
+        return render_dag(deployed, template=template)
+
+    if package is None:
+        deployment = Deployment(token, None, None)
+        return render(deployment), deployment
+    provisional = content_address(ctx, PROVISIONAL_SHA)
+    early = None
+    if PROVISIONAL_SHA not in repr(spec):  # a flow that holds it itself waits for the package
+        early = render(Deployment(token, *provisional))
+    deployment = Deployment(token, *code_package_address(ctx, package, options.offline))
+    if early is not None:
+        real = (deployment.code_package_url, deployment.code_package_sha)
+        source = with_code_address(early, provisional, real)
+        if source is not None:
+            return source, deployment
+    return render(deployment), deployment
+
+
+def _check_dag_path(path: str) -> None:
+    if os.path.abspath(sys.argv[0]) == os.path.abspath(path):
+        raise CompileError(
+            "the DAG file name is the same as the flow file name",
+            hint="pass another file name, e.g. my_flow_dag.py",
+        )
+    if not str(path).endswith(".py"):
+        raise CompileError(
+            f"the DAG file {path!r} does not end in .py; Airflow only loads .py files",
+            hint="name the DAG file like my_dag.py",
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CompileError(
+            f"the folder {folder!r} of the DAG file does not exist",
+            hint="create the folder first, or write the DAG elsewhere",
+        )
