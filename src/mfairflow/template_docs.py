@@ -15,7 +15,11 @@ Generated from `src/mfairflow/model.py` by `python -m mfairflow docs`; do not ed
 Templates receive one variable, `dag` (a `DagSpec`). Every value is plain data decided by the
 analyzer; write values into the DAG file only through the `py` filter (a Python literal) or
 `pydict` (a dict literal of (key, value) pairs). Strings that reach templated operator fields are
-already escaped for Airflow's Jinja. Task and sensor `var` fields are valid Python identifiers.
+already escaped for Airflow's Jinja. Names written as code (variables, keyword arguments,
+imports) go through `ident` (`idents` for a comma-separated list, `dotted` for a module path),
+which fail the render for anything that is not exactly a Python identifier; task and sensor
+`var` fields are valid identifiers. Comments too print values only through `py`, so that no
+value can end a comment (`tests/test_escaping.py` fails for a template that prints otherwise).
 
 Override one block at a time: a `dag.py.jinja` in your template folder (`--template-dir DIR`
 or `template_dir:` in `mfairflow.yaml`) is found before the packaged one, and can start with
