@@ -88,6 +88,7 @@ def test_templated_fields_render_flow_strings_exactly(tmp_path):
     assert start.config_file == KUBE_ENV["METAFLOW_AIRFLOW_KUBERNETES_KUBECONFIG_FILE"]
     assert start.container_resources.requests["example.com/fpga"] == SECRET
     assert start.container_resources.limits["example.com/fpga"] == SECRET
+    start.kubernetes_conn_id = start.cluster_context = None  # no such connection here
     manifest = pod_manifest(start, write_kubeconfig(tmp_path))
     env = env_of(manifest)
     assert env["METAFLOW_DATATOOLS_S3ROOT"] == KUBE_ENV["METAFLOW_DATATOOLS_S3ROOT"]

@@ -40,6 +40,27 @@ def airflow_literal(value: str, *, whole_field: bool = True) -> str:
     return '{{ "' + body + '" }}'
 
 
+def templated(operator: str, field: str) -> bool:
+    """True when Airflow renders ``operator``'s argument ``field`` (or, for a Kubernetes
+    object class such as ``V1EnvVar``, that field of it) with Jinja, on any supported Airflow.
+
+    Read from the table generated from the operators' own ``template_fields``
+    (airflow_fields.py, scripts/template_fields.py), never from a hand-kept list.
+    """
+    from .airflow_fields import NESTED_TEMPLATE_FIELDS, TEMPLATE_FIELDS
+
+    fields = TEMPLATE_FIELDS.get(operator) or NESTED_TEMPLATE_FIELDS.get(operator)
+    if fields is None:
+        raise KeyError(f"no template fields known for {operator!r} (regenerate the table)")
+    return field in fields
+
+
+def for_field(operator: str, field: str, value: str) -> str:
+    """``value`` as it must be written into ``operator``'s argument ``field``: escaped for
+    Airflow's Jinja when that field is templated, unchanged when it is not."""
+    return airflow_literal(value) if templated(operator, field) else value
+
+
 def shell_word(value: str) -> str:
     """One shell word for ``value``, safe inside a templated command string."""
     return airflow_literal(shlex.quote(value), whole_field=False)

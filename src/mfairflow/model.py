@@ -208,6 +208,8 @@ class RuntimeSpec:
     """Airflow template of the Metaflow task id of a mapped (foreach body) task."""
     init_params: str
     """The start step's first command: create the run's parameters task unless it exists."""
+    flow_word: str
+    """The flow name as one shell word, escaped for Airflow's Jinja (the pods' MF_PATHSPEC)."""
     common_env: Pairs
     """Environment of every task whose values Airflow's Jinja leaves unchanged (so the DAG
     can build them once and share them between tasks)."""

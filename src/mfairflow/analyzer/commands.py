@@ -25,8 +25,18 @@ RETRY_COUNT = "{{ ti.try_number - 1 }}"
 MAP_INDEX = "{{ ti.map_index }}"
 UNMAPPED_TASK_ID = "t-0"
 MAPPED_TASK_ID = "t-" + MAP_INDEX
+AIRFLOW_RUN_ID = "{{ run_id }}"
+# The templates the DAG itself writes into templated fields: the only strings that reach
+# Airflow's Jinja unescaped. A value is exempt only when it *is* one of these objects (a
+# setting that merely looks like one, or starts like one, is escaped).
+DAG_TEMPLATES = (RUN_ID, RETRY_COUNT, MAP_INDEX, MAPPED_TASK_ID, AIRFLOW_RUN_ID)
 PARAMS_TASK_ID = "params"
 XCOM_DECORATOR = "mfairflow_internal"
+
+
+def is_dag_template(value: object) -> bool:
+    """True only for the DAG's own templates (by identity: see ``DAG_TEMPLATES``)."""
+    return any(value is template for template in DAG_TEMPLATES)
 
 
 def metaflow_prefix(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..escaping import airflow_literal
+from ..escaping import airflow_literal, for_field
 from ..model import KubeConnection
+from .commands import AIRFLOW_RUN_ID, is_dag_template
 from .context import FlowContext
 from .deployment import Deployment
 
@@ -32,14 +33,14 @@ def kubernetes_env(ctx: FlowContext, deployment: Deployment) -> tuple[tuple[str,
         "METAFLOW_SERVICE_URL": cfg.SERVICE_INTERNAL_URL,
         "METAFLOW_KUBERNETES_WORKLOAD": "1",
         "METAFLOW_RUNTIME_ENVIRONMENT": "kubernetes",
-        "METAFLOW_AIRFLOW_DAG_RUN_ID": "{{ run_id }}",
+        "METAFLOW_AIRFLOW_DAG_RUN_ID": AIRFLOW_RUN_ID,
         "PYTHONUNBUFFERED": "x",
         "MF_DATASTORE": ctx.flow_datastore.TYPE,
         "MFLOG_STDOUT": "/tmp/mflog/stdout",
         "MFLOG_STDERR": "/tmp/mflog/stderr",
     }
     return tuple(
-        (key, value if value.startswith("{{ run_id") else airflow_literal(str(value)))
+        (key, value if is_dag_template(value) else airflow_literal(str(value)))
         for key, value in env.items()
         if value is not None
     )
@@ -54,10 +55,14 @@ def kube_connection() -> KubeConnection:
         conn_id = None
     context = cfg.AIRFLOW_KUBERNETES_KUBECONFIG_CONTEXT or None
     config_file = cfg.AIRFLOW_KUBERNETES_KUBECONFIG_FILE or None
+
+    def argument(field: str, value):  # the pod operator renders these: escape them
+        return None if value is None else for_field("KubernetesPodOperator", field, str(value))
+
     return KubeConnection(
         in_cluster=not (conn_id or context or config_file),
-        conn_id=conn_id,
-        cluster_context=context,
-        config_file=config_file,
+        conn_id=argument("kubernetes_conn_id", conn_id),
+        cluster_context=argument("cluster_context", context),
+        config_file=argument("config_file", config_file),
         startup_timeout_seconds=int(cfg.AIRFLOW_KUBERNETES_STARTUP_TIMEOUT_SECONDS),
     )

@@ -7,7 +7,7 @@ import re
 from typing import Optional
 
 from ..errors import CompileError
-from ..escaping import airflow_literal
+from ..escaping import airflow_literal, for_field
 from ..kube_syntax import DNS_LABEL, DNS_SUBDOMAIN, LABEL_VALUE, valid_key
 from ..model import JsonObject, PodDefaults, PodSpec, Toleration
 from ..org_config import OrgConfig
@@ -154,12 +154,15 @@ def analyze_pod(
         )
     qos = str(attrs.get("qos") or "burstable").lower()
     resources = {"cpu": cpu, "memory": f"{memory}M", "ephemeral-storage": f"{disk}M"}
-    extended = attrs.get("extended_resources") or {}
+    extended = {  # the pod operator renders requests and limits: escape flow strings there
+        str(key): for_field("V1ResourceRequirements", "requests", str(value))
+        for key, value in (attrs.get("extended_resources") or {}).items()
+    }
     for key in sorted(extended):
-        resources[str(key)] = str(extended[key])
+        resources[key] = extended[key]
     limits = dict(resources) if qos == "guaranteed" else {}
     for key in sorted(extended):  # extended resources cannot be overcommitted: limit = request
-        limits[str(key)] = str(extended[key])
+        limits[key] = extended[key]
     if gpu:
         limits[f"{vendor}.com/gpu"] = str(gpu)
     secrets = _secrets(attrs.get("secrets")) + _secrets(KUBERNETES_SECRETS)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from ..escaping import airflow_literal, needs_airflow_escape
+from ..escaping import airflow_literal, needs_airflow_escape, shell_word
 from ..model import DagSpec, PodSpec, RuntimeSpec
 from ..options import CreateOptions
 from ..org_config import OrgConfig
 from .commands import (
+    AIRFLOW_RUN_ID,
     MAPPED_TASK_ID,
     RETRY_COUNT,
     RUN_ID,
@@ -76,6 +77,7 @@ def build_runtime(
         task_id=UNMAPPED_TASK_ID,
         mapped_task_id=MAPPED_TASK_ID,
         init_params=init_params_command(options.tags),
+        flow_word=shell_word(ctx.flow_name),
         production_token=deployment.production_token,
         datastore=datastore,
         datastore_root=root,
@@ -86,7 +88,7 @@ def build_runtime(
         env = (
             ("METAFLOW_USER", airflow_literal(ctx.username)),
             ("METAFLOW_PRODUCTION_TOKEN", airflow_literal(deployment.production_token)),
-            ("METAFLOW_AIRFLOW_DAG_RUN_ID", "{{ run_id }}"),
+            ("METAFLOW_AIRFLOW_DAG_RUN_ID", AIRFLOW_RUN_ID),
         )
         common_env, templated_env = split_env(env + org_env)
         return RuntimeSpec(

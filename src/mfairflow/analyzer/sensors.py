@@ -6,7 +6,7 @@ import datetime
 import re
 
 from ..errors import CompileError
-from ..escaping import airflow_literal, python_identifier, unique_name
+from ..escaping import for_field, python_identifier, unique_name
 from ..model import SensorSpec
 from .context import FlowContext
 
@@ -44,8 +44,8 @@ _KINDS = (
     ),
 )
 _COMMON = ("mode", "timeout", "poke_interval", "exponential_backoff", "soft_fail", "pool")
-# Fields Airflow renders with Jinja; values there must reach the sensor literally.
-_TEMPLATED = ("bucket_key", "bucket_name", "external_dag_id", "external_task_ids")
+# The operator class of each sensor kind (its template_fields say what Airflow renders).
+_OPERATORS = {"s3_key": "S3KeySensor", "external_task": "ExternalTaskSensor"}
 
 
 def analyze_sensors(
@@ -68,7 +68,7 @@ def analyze_sensors(
                 value = attrs.get(key)
                 if value is None:
                     continue
-                args.append((key, _plain(key, value)))
+                args.append((key, _plain(_OPERATORS[kind], key, value)))
             if attrs.get("description"):
                 args.append(("doc", str(attrs["description"])))
             delta = attrs.get("execution_delta")
@@ -89,12 +89,12 @@ def _seconds(delta: datetime.timedelta):
     return int(seconds) if seconds.is_integer() else seconds
 
 
-def _plain(key: str, value):
+def _plain(operator: str, key: str, value):
+    """The argument as the sensor must be given it: strings in templated fields escaped."""
     if isinstance(value, (list, tuple)):
-        items = tuple(str(v) for v in value)
-        return tuple(airflow_literal(v) for v in items) if key in _TEMPLATED else items
-    if isinstance(value, str) and key in _TEMPLATED:
-        return airflow_literal(value)
+        return tuple(for_field(operator, key, str(v)) for v in value)
+    if isinstance(value, str):
+        return for_field(operator, key, value)
     return value
 
 
