@@ -25,6 +25,9 @@ from dag_inspect import (
 
 SECRET = "{{ conn.k.password }}"
 EVIL_NAME = "EvilFlow\nopen('MARKER', 'w').write('x')\r#\x0bopen('MARKER', 'w')\u2028#"
+# Every character that ends a line for Python's tokenizer (\n, \r) or for str.splitlines.
+LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+NAME = "EvilFlowé_名"
 
 EVIL_FLOW = """\
 from metaflow import FlowSpec, airflow_s3_key_sensor, kubernetes, step
@@ -58,29 +61,43 @@ KUBE_ENV = {
 }
 
 
-def compile_evil(tmp: Path, name: str = EVIL_NAME, env: dict | None = None):
+def compile_evil(tmp: Path, name: str = NAME, env: dict | None = None):
     text = EVIL_FLOW.format(secret=SECRET, name=name)
-    result = compile_flow("evil_flow.py", tmp, "--name", "evil", flow_text=text, env=env)
-    assert result.proc.returncode == 0, result.proc.stderr[-3000:]
-    return result
+    return compile_flow("evil_flow.py", tmp, "--name", "evil", flow_text=text, env=env)
 
 
-def test_a_flow_name_never_ends_the_header_comment(tmp_path, monkeypatch):
-    result = compile_evil(tmp_path)
-    source = result.dag_path.read_text()
-    assert "\nopen(" not in source and "\ropen(" not in source
-    # Python's tokenizer ends a comment at \n and \r; str.splitlines at more: neither finds one.
-    assert all(not line.lstrip().startswith("open(") for line in source.splitlines())
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    dag = load_dag(result.dag_path)
+def test_a_flow_name_that_is_not_an_identifier_is_rejected(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = compile_evil(tmp_path, EVIL_NAME)
+    output = result.proc.stdout + result.proc.stderr
+    assert result.proc.returncode == 2, output
+    assert "is not a Python identifier" in output and "hint:" in output
+    assert "Traceback" not in output and not result.dag_path.exists()
     assert not list(tmp_path.rglob("MARKER"))
-    assert dag.dag_id == "evil"
+
+
+def test_the_header_writes_the_flow_name_as_a_literal_that_ends_no_comment():
+    """Whatever the model holds, the header block is comments only (and names it exactly)."""
+    import ast
+    from types import SimpleNamespace
+
+    from mfairflow.render import make_environment
+
+    template = make_environment().get_template("dag.py.jinja")
+    name = EVIL_NAME + LINE_BREAKS + "'\"\\{{ x }}"
+    dag = SimpleNamespace(flow_name=name, generator="mfairflow\nimport os", target="kubernetes")
+    header = "".join(template.blocks["header"](template.new_context({"dag": dag})))
+    assert ast.parse(header).body == []  # nothing but comments for Python
+    lines = header.splitlines()
+    assert all(line.startswith("#") for line in lines) and len(lines) == 3
+    assert all(not set(LINE_BREAKS) & set(line) for line in header.split("\n"))
+    literal = lines[0].split("Metaflow flow ", 1)[1].rstrip(",")
+    assert ast.literal_eval(literal) == name
 
 
 def test_templated_fields_render_flow_strings_exactly(tmp_path):
     result = compile_evil(tmp_path, env=KUBE_ENV)
+    assert result.proc.returncode == 0, result.proc.stderr[-3000:]
     dag = load_dag(result.dag_path)
     start = pod_operators(dag)["start"]
     assert start.kubernetes_conn_id == KUBE_ENV["METAFLOW_AIRFLOW_KUBERNETES_CONN_ID"]
@@ -96,7 +113,7 @@ def test_templated_fields_render_flow_strings_exactly(tmp_path):
     assert env["METAFLOW_AIRFLOW_DAG_RUN_ID"] == "scheduled__2024-01-01T00:00:00+00:00"
     script = base_container(manifest)["command"][2]
     (export,) = [word for word in shlex.split(script) if word.startswith("MF_PATHSPEC=")]
-    assert export.split("=", 1)[1].startswith(EVIL_NAME + "/airflow-")
+    assert export.split("=", 1)[1].startswith(NAME + "/airflow-")
     sensor = render(dag.get_task("s3_key_sensor"), dag)
     assert (sensor.aws_conn_id, sensor.verify) == (SECRET, SECRET)
 
@@ -151,8 +168,10 @@ def unfiltered_outputs(path: Path) -> list[str]:
 
 
 def test_every_template_output_goes_through_a_filter():
-    paths = sorted(TEMPLATES.rglob("*.jinja"))
-    assert len(paths) >= 5
+    """The packaged templates, and the example organization's override."""
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    paths = sorted(TEMPLATES.rglob("*.jinja")) + sorted(examples.rglob("*.jinja"))
+    assert len(paths) >= 6
     assert [bad for path in paths for bad in unfiltered_outputs(path)] == []
 
 

@@ -501,3 +501,172 @@ def test_local_dag_passes_jinja_looking_values_literally(tmp_path, short_dir):
     assert start["env_seen"] == repr(LITERAL_ENV)
     assert tag in run["user_tags"]
     assert not marker.exists()
+
+
+# --- Names, decorator arguments and Metaflow settings (issue 13, items 1 and 2) -------------
+# The flow's class name, the S3 sensor's connection arguments, an extended resource and the
+# Kubernetes connection and other Metaflow settings are flow-controlled too: none may run code
+# when the scheduler parses the DAG, and every templated field renders back to exactly them.
+
+CODE = [
+    "\nopen('MARKER', 'w').write('x')\n",
+    "\ropen('MARKER', 'w').write('x')\r",
+    "\x0bopen('MARKER', 'w')\x0c\x1c\x85\u2028\u2029#",
+    '"""\nopen("MARKER", "w")\n#',
+]
+# A flow name is an identifier (then it must compile) or is rejected cleanly (never run).
+identifier = st.from_regex(r"[A-Za-z_\u00c0-\u024f\u4e00-\u4e2f][\w]{0,30}", fullmatch=True)
+with_code = st.one_of(
+    identifier.filter(str.isidentifier),
+    st.sampled_from(CODE).map(lambda s: "Flow" + s),
+    short_text.map(lambda s: "Flow" + s),
+)
+setting_text = no_nul(short_text).filter(lambda s: s.strip() not in ("", "None", "none"))
+
+names = st.fixed_dictionaries(
+    {
+        "flow_name": no_nul(with_code),
+        "aws_conn_id": no_nul(short_text),
+        "verify": no_nul(short_text),
+        "extended": setting_text,
+        "conn_id": setting_text,
+        "context": setting_text,
+        "config_file": setting_text,
+        "setting": no_nul(short_text).map(lambda s: "{{ run_id" + s),
+    }
+)
+
+NAMES_FLOW = """\
+from metaflow import FlowSpec, airflow_s3_key_sensor, kubernetes, step
+
+
+@airflow_s3_key_sensor(bucket_key="s3://b/k", aws_conn_id={aws_conn_id!r}, verify={verify!r})
+class NamedFlow(FlowSpec):
+    @kubernetes(extended_resources={{"example.com/fpga": {extended!r}}})
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+NamedFlow.__name__ = NamedFlow.__qualname__ = {flow_name!r}
+
+if __name__ == "__main__":
+    NamedFlow()
+"""
+NAMES_SAMPLE = {
+    "flow_name": "Flowé_名",
+    "aws_conn_id": "{{ conn.aws.password }}",
+    "verify": "{{ var.value.verify }}",
+    "extended": "{{ var.value.x }}",
+    "conn_id": "{{ conn.k8s.password }}",
+    "context": "{% raw %}ctx{% endraw %}",
+    "config_file": "{{ var.value.kube }}/config.yaml",
+    "setting": "{{ run_id }}{{ conn.x.password }}",
+}
+
+
+def compile_named(tmp: Path, values: dict):
+    env = {
+        "METAFLOW_AIRFLOW_KUBERNETES_CONN_ID": values["conn_id"],
+        "METAFLOW_AIRFLOW_KUBERNETES_KUBECONFIG_CONTEXT": values["context"],
+        "METAFLOW_AIRFLOW_KUBERNETES_KUBECONFIG_FILE": values["config_file"],
+        "METAFLOW_CARD_S3ROOT": values["setting"],
+    }
+    text = NAMES_FLOW.format(**values)
+    return compile_flow("named_flow.py", tmp, "--name", "named", flow_text=text, env=env)
+
+
+@settings(FUZZ, max_examples=int(os.environ.get("MFAIRFLOW_FUZZ_EXAMPLES", "4")))
+@example(values=NAMES_SAMPLE)
+@example(
+    values={**NAMES_SAMPLE, "flow_name": "Flow" + "".join(CODE) + EVERYTHING.replace("\x00", "")}
+)
+@given(values=names)
+def test_hostile_names_and_settings_never_run_and_render_exactly(values):
+    with tempfile.TemporaryDirectory(prefix="mfairflow-names-") as folder:
+        tmp = Path(folder)
+        cwd = os.getcwd()
+        os.chdir(tmp)
+        try:
+            result = compile_named(tmp, values)
+        finally:
+            os.chdir(cwd)
+        if not values["flow_name"].isidentifier():
+            assert_clean_rejection(result)
+            assert "is not a Python identifier" in result.proc.stderr
+            assert not list(tmp.rglob("MARKER"))
+            return
+        assert result.proc.returncode == 0, result.proc.stderr[-3000:]
+        source = result.dag_path.read_text()
+        cwd = os.getcwd()
+        os.chdir(tmp)
+        try:
+            dag = load_dag(result.dag_path)
+        finally:
+            os.chdir(cwd)
+        assert not list(tmp.rglob("MARKER"))
+        check_named(dag, source, values, write_kubeconfig(tmp))
+
+
+def check_named(dag, source: str, values: dict, kubeconfig: Path) -> None:
+    import ast
+
+    constants = {
+        node.targets[0].id: node.value
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+    }
+    assert ast.literal_eval(constants["FLOW_NAME"]) == values["flow_name"]
+    start = pod_operators(dag)["start"]
+    assert start.kubernetes_conn_id == values["conn_id"]
+    assert start.cluster_context == values["context"]
+    assert start.config_file == values["config_file"]
+    assert start.container_resources.requests["example.com/fpga"] == values["extended"]
+    assert start.container_resources.limits["example.com/fpga"] == values["extended"]
+    start.kubernetes_conn_id = start.cluster_context = None  # no such cluster here
+    manifest = pod_manifest(start, kubeconfig)
+    assert env_of(manifest)["METAFLOW_CARD_S3ROOT"] == values["setting"]
+    assert manifest["metadata"]["annotations"]["metaflow/flow_name"] == values["flow_name"]
+    script = base_container(manifest)["command"][2]
+    exports = script[script.index("export MF_PATHSPEC=") : script.index(" MF_ATTEMPT=")]
+    (pathspec,) = shlex.split(exports.removeprefix("export "))
+    assert pathspec.removeprefix("MF_PATHSPEC=").rsplit("/", 3)[0] == values["flow_name"]
+    sensor = render(dag.get_task("s3_key_sensor"), dag)
+    assert (sensor.aws_conn_id, sensor.verify) == (values["aws_conn_id"], values["verify"])
+
+
+def test_hostile_settings_load_on_airflow2_and_run_nothing(tmp_path):
+    """A smaller sample on Airflow 2.10: each payload of CODE in every setting and argument."""
+    import json
+
+    af2 = os.environ.get("MFAIRFLOW_AF2_PYTHON")
+    assert af2, "MFAIRFLOW_AF2_PYTHON must name the Airflow 2.10 python (make install-af2)"
+    af2 = os.path.abspath(af2)  # the probe runs in tmp_path
+    folder = tmp_path / "af2-dags"
+    folder.mkdir()
+    for index, code in enumerate([*CODE, "{{ conn.x.password }}" + EVERYTHING.replace("\x00", "")]):
+        values = {key: value + code for key, value in NAMES_SAMPLE.items()}
+        values["flow_name"] = f"Flow{index}"
+        result = compile_named(tmp_path / f"case{index}", values)
+        assert result.proc.returncode == 0, result.proc.stderr[-3000:]
+        (folder / f"named_{index}_dag.py").write_text(
+            result.dag_path.read_text().replace('DAG_ID = "named"', f'DAG_ID = "named_{index}"')
+        )
+    probe = Path(__file__).parent / "airflow_probe.py"
+    proc = subprocess.run(
+        [af2, str(probe), str(folder)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["import_errors"] == {}
+    assert len(report["dags"]) == len(CODE) + 1
+    assert not list(tmp_path.rglob("MARKER"))

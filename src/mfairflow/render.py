@@ -30,7 +30,9 @@ def py_literal(value: object) -> str:
     literals, ``JsonObject`` and dicts become dict literals. Anything else is a bug in the
     analyzer and fails loudly rather than writing text into the source.
     """
-    if value is None or isinstance(value, (bool, int, str)):
+    if isinstance(value, str):
+        return _string_literal(value)
+    if value is None or isinstance(value, (bool, int)):
         return repr(value)
     if isinstance(value, float):
         if math.isfinite(value):
@@ -43,6 +45,42 @@ def py_literal(value: object) -> str:
     if isinstance(value, (tuple, list)):
         return "[" + ", ".join(py_literal(v) for v in value) + "]"
     raise TypeError(f"no Python literal for {type(value).__name__}: {value!r}")
+
+
+# A string literal longer than this is written as implicitly concatenated parts (inside
+# parentheses, so that black puts one part per line): no line of the DAG needs scrolling.
+LONG_LITERAL = 90
+PART_LENGTH = 76
+# Where a long string is split, best first: between shell commands, at line ends, at spaces.
+_STRONG_BREAKS = re.compile(r"(?<=; )|(?<= && )|(?<= \|\| )|(?<=\n)")
+_WEAK_BREAKS = re.compile(r"(?<= )")
+
+
+def _string_literal(value: str) -> str:
+    """``repr(value)``, or for a long value ``(repr(part) repr(part) ...)`` on one line.
+
+    The parts are pieces of the value itself (never of its escaped text), each written with
+    ``repr``, so Python joins them back into exactly ``value``; the literal never holds a
+    raw line break, so it is safe inside a comment too.
+    """
+    text = repr(value)
+    if len(text) <= LONG_LITERAL:
+        return text
+    pieces = []
+    for segment in _STRONG_BREAKS.split(value):
+        if len(repr(segment)) > PART_LENGTH:
+            pieces.extend(p for p in _WEAK_BREAKS.split(segment) if p)
+        elif segment:
+            pieces.append(segment)
+    parts: list[str] = []
+    for piece in pieces:
+        if parts and len(repr(parts[-1] + piece)) <= PART_LENGTH:
+            parts[-1] += piece
+        else:
+            parts.append(piece)
+    if len(parts) < 2:
+        return text
+    return "(" + " ".join(repr(part) for part in parts) + ")"
 
 
 def py_identifier(value: object) -> str:

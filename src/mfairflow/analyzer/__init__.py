@@ -18,7 +18,7 @@ from .deployment import Deployment
 from .docs import dag_doc, first_line, markdown_text
 from .foreach import foreach_mappings
 from .names import TEMPLATE_NAMES
-from .option_checks import check_env_names, check_options, check_org
+from .option_checks import check_env_names, check_flow_name, check_options, check_org
 from .params import analyze_params
 from .pods import analyze_pod
 from .runtime import build_runtime, system_metadata, with_deployment
@@ -45,6 +45,7 @@ def analyze_flow(
 ) -> DagSpec:
     """Validate the flow for Airflow and decide everything the DAG file says."""
     org = org or OrgConfig()
+    check_flow_name(ctx)
     check_decorators(ctx)
     check_environment(ctx)
     check_graph(ctx)

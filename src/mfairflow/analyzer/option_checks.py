@@ -70,6 +70,23 @@ def check_org(org: OrgConfig) -> None:
             )
 
 
+def check_flow_name(ctx: FlowContext) -> None:
+    """Reject a flow name that is not a Python identifier (a class ``__name__`` set by hand).
+
+    A flow class's name is an identifier unless the flow overwrites ``__name__``; anything
+    else breaks Metaflow's pathspecs (``Flow/run/step/task``) and the shell commands of its own
+    pod bootstrap, which embed the name in the code package's address unquoted.
+    """
+    name = ctx.flow_name
+    if not (isinstance(name, str) and name.isidentifier()):
+        raise CompileError(
+            f"the flow name {name!r} is not a Python identifier",
+            hint="name the flow by its class statement (letters, digits and '_'), without "
+            "setting __name__",
+            location=ctx.flow_location(),
+        )
+
+
 def check_env_names(ctx: FlowContext, step: str) -> None:
     """Reject @environment variables with invalid names or NUL characters."""
     deco = ctx.step_decorator(step, "environment")
