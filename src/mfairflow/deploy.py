@@ -161,10 +161,86 @@ def content_address(ctx: FlowContext, sha: str) -> tuple[str, str]:
     return impl.full_uri(impl.path_join(store._prefix, sha[:2], sha)), sha
 
 
+# What steps read from the INFO file of a code package (metaflow/meta_files.py readers): the
+# Metaflow version (reported by every task) and the extension list (which extensions to load, in
+# which order). The rest describes the machine that deployed (user, platform, Python build) and
+# the git state of the flow's folder (recorded as run metadata): it would give every machine and
+# every commit another content address, so it is left out.
+INFO_KEYS_STEPS_NEED = frozenset(
+    {
+        "metaflow_version",
+        "ext_info",
+        "environment_type",
+        "use_r",
+        "script",
+        "metaflow_r_version",
+        "r_version",
+        "r_version_code",
+    }
+)
+INFO_ARCNAME = ".mf_meta/INFO"
+# Metaflow's own fixed time for every entry (Dec 3, 2019) and its compression level.
+PACKAGE_MTIME = 1575360000
+PACKAGE_COMPRESSLEVEL = 3
+
+
+def reproducible_package(blob: bytes) -> bytes:
+    """The code package ``blob`` (a Metaflow .tgz) rewritten so that the same code gives the
+    same bytes, and so the same content address, on any machine at any time.
+
+    Entries are sorted by name; every entry gets Metaflow's fixed time, owner 0:0 without user
+    or group names, and mode 0644 (0755 if it was executable); the INFO file keeps only what
+    steps read (``INFO_KEYS_STEPS_NEED``), as sorted JSON; the gzip header has no time and no
+    file name. The archive format, the file names and every file's content are Metaflow's, so
+    the pods unpack it with Metaflow's own commands. What still changes the address is code:
+    the flow's folder, the Metaflow version and the extensions installed where it is deployed
+    (and a zlib whose deflate output differs, e.g. zlib-ng).
+    """
+    import gzip
+    import tarfile
+
+    entries = []
+    with tarfile.open(fileobj=BytesIO(blob), mode="r:gz") as archive:
+        for member in archive.getmembers():
+            data = archive.extractfile(member).read() if member.isfile() else None
+            if member.name == INFO_ARCNAME and data is not None:
+                info = json.loads(data)
+                kept = {k: v for k, v in info.items() if k in INFO_KEYS_STEPS_NEED}
+                data = json.dumps(kept, sort_keys=True).encode("utf-8")
+            entries.append((member, data))
+    entries.sort(key=lambda entry: entry[0].name)
+    raw = BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as out:
+        for member, data in entries:
+            info = tarfile.TarInfo(member.name)
+            info.type = member.type
+            info.linkname = member.linkname
+            info.mtime = PACKAGE_MTIME
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            executable = member.mode & 0o111 or member.isdir()
+            info.mode = 0o755 if executable else 0o644
+            if data is not None:
+                info.size = len(data)
+                out.addfile(info, BytesIO(data))
+            else:
+                out.addfile(info)
+    packed = BytesIO()
+    with gzip.GzipFile(
+        filename="", fileobj=packed, mode="wb", compresslevel=PACKAGE_COMPRESSLEVEL, mtime=0
+    ) as gz:
+        gz.write(raw.getvalue())
+    return packed.getvalue()
+
+
 def code_package_address(ctx: FlowContext, package, offline: bool) -> tuple[str, str]:
-    """Wait for the package; upload it unless offline. (url, sha)"""
+    """Wait for the package, make it reproducible; upload it unless offline. (url, sha)
+
+    Offline, the address is the one the upload would give (the sha1 of the same bytes,
+    computed here), so ``--offline`` and ``--check`` name the package a deploy uploads.
+    """
     blob = package.blob
-    blob = blob.getvalue() if isinstance(blob, BytesIO) else bytes(blob)
+    blob = reproducible_package(blob.getvalue() if isinstance(blob, BytesIO) else bytes(blob))
     if offline:
         return content_address(ctx, sha1(blob).hexdigest())
     url, sha = ctx.flow_datastore.save_data([blob], len_hint=1)[0]
