@@ -146,6 +146,7 @@ def start_code_package(obj, ctx: FlowContext, dag_file: str):
         obj.echo,
         suffixes=obj.package_suffixes,
         user_code_filter=lambda path: os.path.realpath(path) != dag_path,
+        backend=_reproducible_backend(),
     )
 
 
@@ -184,9 +185,40 @@ PACKAGE_MTIME = 1575360000
 PACKAGE_COMPRESSLEVEL = 3
 
 
+def _info_steps_need(data: bytes) -> bytes:
+    """Metaflow's INFO file with only the keys steps read, as sorted JSON."""
+    info = json.loads(data)
+    kept = {k: v for k, v in info.items() if k in INFO_KEYS_STEPS_NEED}
+    return json.dumps(kept, sort_keys=True).encode("utf-8")
+
+
+def _write_reproducible_tgz(entries: list) -> bytes:
+    """A .tgz of ``entries`` (arcname, bytes, executable), sorted by name, with fixed times,
+    owner 0:0 without names, mode 0644/0755 and a gzip header without time or file name."""
+    import gzip
+    import tarfile
+
+    raw = BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as out:
+        for arcname, data, executable in sorted(entries, key=lambda entry: entry[0]):
+            info = tarfile.TarInfo(arcname)
+            info.mtime = PACKAGE_MTIME
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.mode = 0o755 if executable else 0o644
+            info.size = len(data)
+            out.addfile(info, BytesIO(data))
+    packed = BytesIO()
+    with gzip.GzipFile(
+        filename="", fileobj=packed, mode="wb", compresslevel=PACKAGE_COMPRESSLEVEL, mtime=0
+    ) as gz:
+        gz.write(raw.getvalue())
+    return packed.getvalue()
+
+
 def reproducible_package(blob: bytes) -> bytes:
-    """The code package ``blob`` (a Metaflow .tgz) rewritten so that the same code gives the
-    same bytes, and so the same content address, on any machine at any time.
+    """The code package ``blob`` (a .tgz of regular files) as ``ReproducibleTarBackend``
+    writes it: what any Metaflow package becomes when made reproducible.
 
     Entries are sorted by name; every entry gets Metaflow's fixed time, owner 0:0 without user
     or group names, and mode 0644 (0755 if it was executable); the INFO file keeps only what
@@ -200,47 +232,83 @@ def reproducible_package(blob: bytes) -> bytes:
     import tarfile
 
     entries = []
-    with tarfile.open(fileobj=BytesIO(blob), mode="r:gz") as archive:
+    # Decompressed once: reading members from a gzip stream out of order re-decompresses it.
+    with tarfile.open(fileobj=BytesIO(gzip.decompress(blob)), mode="r:") as archive:
         for member in archive.getmembers():
-            data = archive.extractfile(member).read() if member.isfile() else None
-            if member.name == INFO_ARCNAME and data is not None:
-                info = json.loads(data)
-                kept = {k: v for k, v in info.items() if k in INFO_KEYS_STEPS_NEED}
-                data = json.dumps(kept, sort_keys=True).encode("utf-8")
-            entries.append((member, data))
-    entries.sort(key=lambda entry: entry[0].name)
-    raw = BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as out:
-        for member, data in entries:
-            info = tarfile.TarInfo(member.name)
-            info.type = member.type
-            info.linkname = member.linkname
-            info.mtime = PACKAGE_MTIME
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            executable = member.mode & 0o111 or member.isdir()
-            info.mode = 0o755 if executable else 0o644
-            if data is not None:
-                info.size = len(data)
-                out.addfile(info, BytesIO(data))
-            else:
-                out.addfile(info)
-    packed = BytesIO()
-    with gzip.GzipFile(
-        filename="", fileobj=packed, mode="wb", compresslevel=PACKAGE_COMPRESSLEVEL, mtime=0
-    ) as gz:
-        gz.write(raw.getvalue())
-    return packed.getvalue()
+            if not member.isfile():
+                continue  # Metaflow packages files only
+            data = archive.extractfile(member).read()
+            if member.name == INFO_ARCNAME:
+                data = _info_steps_need(data)
+            entries.append((member.name, data, bool(member.mode & 0o111)))
+    return _write_reproducible_tgz(entries)
+
+
+def _reproducible_backend():
+    """Metaflow's tar backend, writing the reproducible archive (built on first use, so that
+    importing this module does not import Metaflow)."""
+    from metaflow.packaging_sys.tar_backend import TarPackagingBackend
+
+    global _BACKEND
+    if _BACKEND is not None:
+        return _BACKEND
+
+    class ReproducibleTarBackend(TarPackagingBackend):
+        """Metaflow's "tgz" archive, written reproducibly (see ``reproducible_package``).
+
+        Metaflow's packager hands every file to ``add_file``/``add_data``; they are kept and
+        written sorted on ``close``. The package metadata names "tgz" (``backend_type``), so
+        the pods unpack it with Metaflow's own tar backend; the class registers under its own
+        name only because Metaflow's registry allows one class per name.
+        """
+
+        type = "mfairflow-reproducible-tgz"
+
+        @classmethod
+        def backend_type(cls) -> str:
+            return TarPackagingBackend.type
+
+        def create(self):
+            self._entries = []
+            self._blob = None
+            return self
+
+        def add_file(self, filename: str, arcname=None):
+            import os
+
+            with open(filename, "rb") as handle:
+                data = handle.read()
+            executable = bool(os.stat(filename).st_mode & 0o111)
+            self._entries.append((arcname or filename, data, executable))
+
+        def add_data(self, data: BytesIO, arcname: str):
+            content = data.getvalue()
+            if arcname == INFO_ARCNAME:
+                content = _info_steps_need(content)
+            self._entries.append((arcname, content, False))
+
+        def close(self):
+            if self._blob is None and self._entries is not None:
+                self._blob = _write_reproducible_tgz(self._entries)
+
+        def get_blob(self):
+            return self._blob
+
+    _BACKEND = ReproducibleTarBackend
+    return _BACKEND
+
+
+_BACKEND = None
 
 
 def code_package_address(ctx: FlowContext, package, offline: bool) -> tuple[str, str]:
-    """Wait for the package, make it reproducible; upload it unless offline. (url, sha)
+    """Wait for the (reproducible) package; upload it unless offline. (url, sha)
 
     Offline, the address is the one the upload would give (the sha1 of the same bytes,
     computed here), so ``--offline`` and ``--check`` name the package a deploy uploads.
     """
     blob = package.blob
-    blob = reproducible_package(blob.getvalue() if isinstance(blob, BytesIO) else bytes(blob))
+    blob = blob.getvalue() if isinstance(blob, BytesIO) else bytes(blob)
     if offline:
         return content_address(ctx, sha1(blob).hexdigest())
     url, sha = ctx.flow_datastore.save_data([blob], len_hint=1)[0]
