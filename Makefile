@@ -9,7 +9,7 @@ PROVIDERS := 'apache-airflow-providers-cncf-kubernetes>=10.5' apache-airflow-pro
 EXAMPLE := examples/my_flow.py
 OUT := out
 
-.PHONY: install install-af2 demo test snapshots bench lint fuzz clean
+.PHONY: install install-af2 demo test snapshots bench lint fuzz clean test-matrix
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,29 @@ test: install install-af2
 snapshots: install install-af2
 	MFAIRFLOW_AF2_PYTHON=$(AF2_VENV)/bin/python $(BIN)/pytest -q tests/test_snapshots.py --snapshot-update
 
+# The supported Airflow range, measured (not part of `make test`: each install takes minutes):
+# every snapshot loads with DagBag on the oldest supported line and on a middle one, and the
+# demo DAG runs end to end with `airflow dags test` on the oldest. A venv per version,
+# .venv-af-<version>, with the newest providers that version accepts (pip resolves them).
+MATRIX_OLDEST := 2.6.3
+MATRIX_MIDDLE := 3.0.6
+MATRIX_PROVIDERS := apache-airflow-providers-cncf-kubernetes apache-airflow-providers-amazon
+# 2.6 needs pendulum<3 (pendulum 3 breaks it); 2.6/2.7 `db migrate` needs flask-session<0.6;
+# the standard provider exists for Airflow 2.8+ only (older lines have the operators built in).
+MATRIX_EXTRA_2.6.3 := 'pendulum<3' 'flask-session<0.6'
+MATRIX_EXTRA_3.0.6 := apache-airflow-providers-standard
+
+.venv-af-%/.installed: pyproject.toml
+	$(PYTHON) -m venv .venv-af-$*
+	.venv-af-$*/bin/pip install -q --upgrade pip
+	.venv-af-$*/bin/pip install -q -e . 'apache-airflow==$*' $(MATRIX_PROVIDERS) $(MATRIX_EXTRA_$*)
+	touch $@
+
+test-matrix: install .venv-af-$(MATRIX_OLDEST)/.installed .venv-af-$(MATRIX_MIDDLE)/.installed
+	$(BIN)/python scripts/test_matrix.py --snapshots snapshots \
+		--load .venv-af-$(MATRIX_OLDEST)/bin/python --load .venv-af-$(MATRIX_MIDDLE)/bin/python \
+		--demo .venv-af-$(MATRIX_OLDEST)/bin/python
+
 bench: install
 	$(BIN)/python bench/run.py
 
@@ -48,4 +71,4 @@ lint: install
 	$(BIN)/black --check src tests scripts
 
 clean:
-	rm -rf $(VENV) $(AF2_VENV) $(OUT) .pytest_cache
+	rm -rf $(VENV) $(AF2_VENV) .venv-af-* $(OUT) .pytest_cache

@@ -152,3 +152,62 @@ def test_kubernetes_connection_settings_reach_the_operator(compile_in):
     in_cluster = compile_in(FLOW, env={"METAFLOW_AIRFLOW_KUBERNETES_CONN_ID": "None"})
     assert '"in_cluster": True' in pod_defaults(in_cluster.source)
     assert "kubernetes_conn_id" not in in_cluster.source
+
+
+def test_the_uploaded_package_is_reproducible_and_unpacks_as_metaflow_expects(
+    tmp_path, s3_endpoint
+):
+    """Issue 13, item 3: the upload is the reproducible package, and a step can use it."""
+    import subprocess
+    import sys
+    import tarfile
+    from io import BytesIO
+
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+    online = Deployer(tmp_path / "one", s3_endpoint).create("alice")
+    assert online.proc.returncode == 0, online.proc.stderr
+    url = constant(online.source, "CODE_PACKAGE_URL")
+    body = (
+        s3_client(s3_endpoint)
+        .get_object(Bucket=BUCKET, Key=url.split(f"s3://{BUCKET}/", 1)[1])["Body"]
+        .read()
+    )
+    # Another user, another copy, offline: the same address, computed without uploading.
+    offline = Deployer(tmp_path / "two", s3_endpoint).create("bob", offline=True)
+    assert offline.proc.returncode == 0, offline.proc.stderr
+    assert constant(offline.source, "CODE_PACKAGE_URL") == url
+
+    with tarfile.open(fileobj=BytesIO(body), mode="r:gz") as archive:
+        names = archive.getnames()
+        assert names == sorted(names) and "my_flow.py" in names
+        info = json.loads(archive.extractfile(".mf_meta/INFO").read())
+    assert "metaflow_version" in info and "ext_info" in info
+    assert not {"username", "platform", "python_version", "commit_sha"} & set(info)
+    assert "alice" not in json.dumps(info)
+
+    # Unpack with Metaflow's own commands, as the pod's bootstrap does, and read INFO there.
+    from metaflow.package import MetaflowPackage
+
+    pkg_metadata = json.dumps({"version": 0, "archive_format": "tgz", "mfcontent_version": 1})
+    work = tmp_path / "pod"
+    work.mkdir()
+    (work / "job.tar").write_bytes(body)
+    for cmd in MetaflowPackage.get_extract_commands(pkg_metadata, "job.tar", "."):
+        subprocess.run(cmd, shell=True, cwd=work, check=True)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    env.update(MetaflowPackage.get_post_extract_env_vars(pkg_metadata, "."))
+    code = (
+        "import metaflow, os; from metaflow.meta_files import read_info_file; "
+        "assert metaflow.__file__.startswith(os.getcwd()), metaflow.__file__; "
+        "print(read_info_file()['script'])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "my_flow.py"

@@ -840,11 +840,12 @@ def test_check_passes_after_committing_the_dag_next_to_the_flow(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:]
 
 
-def test_emit_model_with_check_leaves_the_dag_alone(check_runs):
+def test_emit_model_with_check_is_refused_and_writes_nothing(check_runs):
+    """--check writes nothing, the model included (issue 13, item 4)."""
     compiled = check_runs["emit_model"][0]
-    assert compiled.proc.returncode == 0, error_text(compiled.proc)
-    model = compiled.dag_path.parents[2] / "model.yaml"
-    assert yaml.safe_load(model.read_text())["dag_id"] == "PlainFlow"
+    assert compiled.proc.returncode == 2, error_text(compiled.proc)
+    assert "--emit-model cannot be used with --check" in compiled.proc.stderr
+    assert not (compiled.dag_path.parents[2] / "model.yaml").exists()
     assert_untouched(check_runs, "emit_model")
 
 

@@ -122,13 +122,20 @@ def airflow(obj, name: Optional[str] = None) -> None:
     "--check",
     is_flag=True,
     default=False,
-    help="Do not write: exit 0 if FILE is what would be generated now, else print a diff and "
-    "exit 1 (renders offline).",
+    help="Write nothing: exit 0 if FILE is what would be generated now (code package address "
+    "included), else print a diff and exit 1 (renders offline).",
+)
+@click.option(
+    "--ignore-code-address",
+    is_flag=True,
+    default=False,
+    help="With --check: compare without the code package's content address.",
 )
 @click.option(
     "--emit-model",
     default=None,
-    help="Also write the intermediate model (what the templates see) to this YAML file.",
+    help="Also write the intermediate model (what the templates see) to this YAML file "
+    "(not with --check).",
 )
 @click.pass_obj
 def create(
@@ -149,6 +156,7 @@ def create(
     config_file: Optional[str],
     template_dir: Optional[str],
     check: bool,
+    ignore_code_address: bool,
     emit_model: Optional[str],
 ) -> None:
     """Compile the flow; on a user error print `error:`/`hint:` and exit 2, file untouched."""
@@ -170,6 +178,7 @@ def create(
         template_dir=template_dir,
         check=check,
         emit_model=emit_model,
+        ignore_code_address=ignore_code_address,
     )
     try:
         dag_id, diff = compile_to_file(obj, options)

@@ -146,6 +146,7 @@ def start_code_package(obj, ctx: FlowContext, dag_file: str):
         obj.echo,
         suffixes=obj.package_suffixes,
         user_code_filter=lambda path: os.path.realpath(path) != dag_path,
+        backend=_reproducible_backend(),
     )
 
 
@@ -161,8 +162,151 @@ def content_address(ctx: FlowContext, sha: str) -> tuple[str, str]:
     return impl.full_uri(impl.path_join(store._prefix, sha[:2], sha)), sha
 
 
+# What steps read from the INFO file of a code package (metaflow/meta_files.py readers): the
+# Metaflow version (reported by every task) and the extension list (which extensions to load, in
+# which order). The rest describes the machine that deployed (user, platform, Python build) and
+# the git state of the flow's folder (recorded as run metadata): it would give every machine and
+# every commit another content address, so it is left out.
+INFO_KEYS_STEPS_NEED = frozenset(
+    {
+        "metaflow_version",
+        "ext_info",
+        "environment_type",
+        "use_r",
+        "script",
+        "metaflow_r_version",
+        "r_version",
+        "r_version_code",
+    }
+)
+INFO_ARCNAME = ".mf_meta/INFO"
+# Metaflow's own fixed time for every entry (Dec 3, 2019) and its compression level.
+PACKAGE_MTIME = 1575360000
+PACKAGE_COMPRESSLEVEL = 3
+
+
+def _info_steps_need(data: bytes) -> bytes:
+    """Metaflow's INFO file with only the keys steps read, as sorted JSON."""
+    info = json.loads(data)
+    kept = {k: v for k, v in info.items() if k in INFO_KEYS_STEPS_NEED}
+    return json.dumps(kept, sort_keys=True).encode("utf-8")
+
+
+def _write_reproducible_tgz(entries: list) -> bytes:
+    """A .tgz of ``entries`` (arcname, bytes, executable), sorted by name, with fixed times,
+    owner 0:0 without names, mode 0644/0755 and a gzip header without time or file name."""
+    import gzip
+    import tarfile
+
+    raw = BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as out:
+        for arcname, data, executable in sorted(entries, key=lambda entry: entry[0]):
+            info = tarfile.TarInfo(arcname)
+            info.mtime = PACKAGE_MTIME
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.mode = 0o755 if executable else 0o644
+            info.size = len(data)
+            out.addfile(info, BytesIO(data))
+    packed = BytesIO()
+    with gzip.GzipFile(
+        filename="", fileobj=packed, mode="wb", compresslevel=PACKAGE_COMPRESSLEVEL, mtime=0
+    ) as gz:
+        gz.write(raw.getvalue())
+    return packed.getvalue()
+
+
+def reproducible_package(blob: bytes) -> bytes:
+    """The code package ``blob`` (a .tgz of regular files) as ``ReproducibleTarBackend``
+    writes it: what any Metaflow package becomes when made reproducible.
+
+    Entries are sorted by name; every entry gets Metaflow's fixed time, owner 0:0 without user
+    or group names, and mode 0644 (0755 if it was executable); the INFO file keeps only what
+    steps read (``INFO_KEYS_STEPS_NEED``), as sorted JSON; the gzip header has no time and no
+    file name. The archive format, the file names and every file's content are Metaflow's, so
+    the pods unpack it with Metaflow's own commands. What still changes the address is code:
+    the flow's folder, the Metaflow version and the extensions installed where it is deployed
+    (and a zlib whose deflate output differs, e.g. zlib-ng).
+    """
+    import gzip
+    import tarfile
+
+    entries = []
+    # Decompressed once: reading members from a gzip stream out of order re-decompresses it.
+    with tarfile.open(fileobj=BytesIO(gzip.decompress(blob)), mode="r:") as archive:
+        for member in archive.getmembers():
+            if not member.isfile():
+                continue  # Metaflow packages files only
+            data = archive.extractfile(member).read()
+            if member.name == INFO_ARCNAME:
+                data = _info_steps_need(data)
+            entries.append((member.name, data, bool(member.mode & 0o111)))
+    return _write_reproducible_tgz(entries)
+
+
+def _reproducible_backend():
+    """Metaflow's tar backend, writing the reproducible archive (built on first use, so that
+    importing this module does not import Metaflow)."""
+    from metaflow.packaging_sys.tar_backend import TarPackagingBackend
+
+    global _BACKEND
+    if _BACKEND is not None:
+        return _BACKEND
+
+    class ReproducibleTarBackend(TarPackagingBackend):
+        """Metaflow's "tgz" archive, written reproducibly (see ``reproducible_package``).
+
+        Metaflow's packager hands every file to ``add_file``/``add_data``; they are kept and
+        written sorted on ``close``. The package metadata names "tgz" (``backend_type``), so
+        the pods unpack it with Metaflow's own tar backend; the class registers under its own
+        name only because Metaflow's registry allows one class per name.
+        """
+
+        type = "mfairflow-reproducible-tgz"
+
+        @classmethod
+        def backend_type(cls) -> str:
+            return TarPackagingBackend.type
+
+        def create(self):
+            self._entries = []
+            self._blob = None
+            return self
+
+        def add_file(self, filename: str, arcname=None):
+            import os
+
+            with open(filename, "rb") as handle:
+                data = handle.read()
+            executable = bool(os.stat(filename).st_mode & 0o111)
+            self._entries.append((arcname or filename, data, executable))
+
+        def add_data(self, data: BytesIO, arcname: str):
+            content = data.getvalue()
+            if arcname == INFO_ARCNAME:
+                content = _info_steps_need(content)
+            self._entries.append((arcname, content, False))
+
+        def close(self):
+            if self._blob is None and self._entries is not None:
+                self._blob = _write_reproducible_tgz(self._entries)
+
+        def get_blob(self):
+            return self._blob
+
+    _BACKEND = ReproducibleTarBackend
+    return _BACKEND
+
+
+_BACKEND = None
+
+
 def code_package_address(ctx: FlowContext, package, offline: bool) -> tuple[str, str]:
-    """Wait for the package; upload it unless offline. (url, sha)"""
+    """Wait for the (reproducible) package; upload it unless offline. (url, sha)
+
+    Offline, the address is the one the upload would give (the sha1 of the same bytes,
+    computed here), so ``--offline`` and ``--check`` name the package a deploy uploads.
+    """
     blob = package.blob
     blob = blob.getvalue() if isinstance(blob, BytesIO) else bytes(blob)
     if offline:

@@ -7,6 +7,9 @@ import dataclasses
 from .model import DagSpec, JsonObject
 from .render import write_atomically
 
+MODEL_HEADER = "# The model of a DAG, written by mfairflow (airflow create --emit-model).\n"
+"""The first line of every model file: --emit-model replaces only a file that starts with it."""
+
 
 def model_to_data(value):
     """Plain YAML-able data for a model object (dataclasses → mappings, tuples → lists)."""
@@ -24,4 +27,4 @@ def write_model(spec: DagSpec, path: str) -> None:
     import yaml
 
     text = yaml.safe_dump(model_to_data(spec), sort_keys=False, allow_unicode=True, width=100)
-    write_atomically(path, text)
+    write_atomically(path, MODEL_HEADER + text)

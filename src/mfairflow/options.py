@@ -29,3 +29,5 @@ class CreateOptions:
     template_dir: Optional[str] = None
     check: bool = False
     emit_model: Optional[str] = None
+    ignore_code_address: bool = False
+    """--check: compare without the code package's content address."""

@@ -230,18 +230,18 @@ CODE_SHA = re.compile(r'"METAFLOW_CODE_SHA": "([0-9a-f]{40})"')
 
 
 def without_code_address(source: str) -> str:
-    """The source with the code package's content address replaced by a fixed placeholder.
+    """The source with the code package's content address replaced by a fixed placeholder
+    (what ``--check --ignore-code-address`` compares).
 
-    The address hashes the whole code package, which also holds Metaflow's INFO file (Python
-    version, platform, git commit of the flow's repository): it changes with the machine and
-    with every commit, while the DAG a reviewer reads does not. ``--check`` compares without it.
+    The code package is reproducible (deploy.reproducible_package), so by default ``--check``
+    compares the address too: a DAG whose package was swapped is stale.
     """
     match = CODE_SHA.search(source)
     if not match:
         return source
     sha = match.group(1)
-    return source.replace(sha, "<code package sha1>").replace(
-        f"{sha[:2]}/<code package sha1>", "<code package address>"
+    return source.replace(f"{sha[:2]}/{sha}", "<code package address>").replace(
+        sha, "<code package sha1>"
     )
 
 
@@ -262,16 +262,20 @@ def with_code_address(
     return source.replace(p_path, path).replace(p_sha, sha)
 
 
-def unified_diff(path: str, fresh: str) -> str:
-    """Unified diff from the file at ``path`` (empty if missing) to ``fresh``, ignoring the
-    code package's content address (see ``without_code_address``)."""
+def unified_diff(path: str, fresh: str, ignore_code_address: bool = False) -> str:
+    """Unified diff from the file at ``path`` (empty if missing) to ``fresh``; "" when equal
+    (with ``ignore_code_address``: equal but for the code package's content address)."""
     import difflib
 
     try:
         current = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         current = ""
-    if without_code_address(current) == without_code_address(fresh) and current:
+    if current == fresh or (
+        ignore_code_address
+        and current
+        and without_code_address(current) == without_code_address(fresh)
+    ):
         return ""
     return (
         "".join(
