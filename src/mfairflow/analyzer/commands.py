@@ -97,10 +97,16 @@ def step_run(
     if step == ctx.graph.start_step:
         inputs: tuple[str, ...] = (f"_parameters/{PARAMS_TASK_ID}",)
     elif switch_merge is not None:
-        # The cases' last steps, by the case the switch chose (read from its XCom).
+        # The cases' last steps, by the case the switch chose (read from its XCom); inside a
+        # foreach, the case the switch instance of the same split chose.
         switch, last_of_case = switch_merge
-        choice = f"ti.xcom_pull(task_ids={switch!r})"
-        inputs = (f"{{{{ {last_of_case!r}[{choice}] }}}}/{UNMAPPED_TASK_ID}",)
+        if mapping is not None:
+            choice = f"ti.xcom_pull(task_ids={switch!r}, map_indexes=ti.map_index)"
+            task_id = MAPPED_TASK_ID
+        else:
+            choice = f"ti.xcom_pull(task_ids={switch!r})"
+            task_id = UNMAPPED_TASK_ID
+        inputs = (f"{{{{ {last_of_case!r}[{choice}] }}}}/{task_id}",)
     else:
         inputs = _input_paths(ctx, node, mapping, mappings, splits_tasks)
     decospecs = list(extra_decospecs) + ([XCOM_DECORATOR] if pushes_xcom else [])
@@ -140,8 +146,11 @@ def _input_paths(
             if mapping.level > 1:
                 return ()  # from the splits task, with the split index
             return (f"{mapping.foreach}/{UNMAPPED_TASK_ID}",)
-        # A later body step: its predecessor's instance of the same split.
-        return (f"{parents[0]}/{MAPPED_TASK_ID}",)
+        # A later body step: its parents' instances of the same split (a join inside the body
+        # reads every branch of its split).
+        return tuple(
+            f"{parent}/{MAPPED_TASK_ID}" for parent in _ordered_parents(ctx, node, parents)
+        )
     return tuple(f"{parent}/{UNMAPPED_TASK_ID}" for parent in _ordered_parents(ctx, node, parents))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..errors import CompileError
 from .context import FlowContext
 
@@ -74,24 +76,34 @@ def check_graph(ctx: FlowContext) -> None:
             )
 
 
-def switch_merge(ctx: FlowContext, node) -> tuple[str, dict]:
+@dataclass(frozen=True)
+class SwitchCases:
+    """Where a switch's cases run and meet (see ``switch_merge``)."""
+
+    merge: str
+    """The step where the cases meet again."""
+    last_of_case: dict
+    """Case (the step the switch names) → the case's last step, a parent of the merge."""
+    steps_of_case: dict
+    """Case → every step of the case, foreach bodies and split branches included."""
+
+
+def switch_merge(ctx: FlowContext, node) -> SwitchCases:
     """The step where a switch's cases meet again, and which of its parents each case reaches.
 
-    Each case must be a chain of linear steps that ends in one common step; a case that leads
-    back to the switch (a recursive switch) cannot be an Airflow DAG.
+    Each case is a chain of linear steps, foreaches and static splits (each joined inside the
+    case) that ends in one common step. A case that leads back to the switch (a recursive
+    switch) cannot be an Airflow DAG. A switch inside a foreach body skips its unchosen cases
+    split by split, which a foreach inside such a case cannot follow (its skipped instances
+    leave no splits to map over).
     """
     graph = ctx.graph
     where = {"step": node.name, "location": ctx.step_location(node.name)}
-    if node.is_inside_foreach:
-        raise CompileError(
-            "a conditional step inside a foreach is not supported with Airflow",
-            hint="decide inside the body step, or move the switch out of the foreach",
-            **where,
-        )
-    last_of_case = {}
+    last_of_case, steps_of_case = {}, {}
     merges = set()
     for case in node.out_funcs:
         seen = [node.name]
+        steps = []
         current = case
         while True:
             if current in seen:
@@ -104,11 +116,30 @@ def switch_merge(ctx: FlowContext, node) -> tuple[str, dict]:
                 )
             seen.append(current)
             step = graph[current]
-            if step.type != "linear" or len(step.out_funcs) != 1:
+            if step.type in ("foreach", "split") and step.matching_join:
+                if step.type == "foreach" and node.is_inside_foreach:
+                    raise CompileError(
+                        f"case step {current!r} of the conditional step {node.name!r} is a "
+                        "foreach; a switch inside a foreach cannot hold a foreach in a case",
+                        hint="move the foreach after the step where the cases meet, or out "
+                        "of the enclosing foreach",
+                        step=current,
+                        location=ctx.step_location(current),
+                    )
+                # The whole block up to its join belongs to the case.
+                block = _block_steps(graph, current)
+                steps += block
+                seen += block[1:]
+                current = step.matching_join
+                step = graph[current]
+            else:
+                steps.append(current)
+            if step.type not in ("linear", "join") or len(step.out_funcs) != 1:
                 raise CompileError(
                     f"case step {current!r} of the conditional step {node.name!r} is a "
-                    f"{step.type} step; each case must be a chain of linear steps",
-                    hint="move branches and loops after the step where the cases meet",
+                    f"{step.type} step; each case must be a chain of linear steps, foreaches "
+                    "and static splits",
+                    hint="move nested switches after the step where the cases meet",
                     step=current,
                     location=ctx.step_location(current),
                 )
@@ -119,6 +150,7 @@ def switch_merge(ctx: FlowContext, node) -> tuple[str, dict]:
                     continue
                 merges.add(child)
                 last_of_case[case] = current
+                steps_of_case[case] = tuple(steps)
                 break
             current = child
     if len(merges) != 1:
@@ -137,7 +169,21 @@ def switch_merge(ctx: FlowContext, node) -> tuple[str, dict]:
             step=merge,
             location=ctx.step_location(merge),
         )
-    return merge, last_of_case
+    return SwitchCases(merge, last_of_case, steps_of_case)
+
+
+def _block_steps(graph, split: str) -> list:
+    """A foreach or static split and every step up to its join (the join included)."""
+    join = graph[split].matching_join
+    steps, pending = [], [split]
+    while pending:
+        step = pending.pop(0)
+        if step in steps:
+            continue
+        steps.append(step)
+        if step != join:
+            pending.extend(graph[step].out_funcs)
+    return steps
 
 
 def check_kubernetes_options(ctx: FlowContext, step: str, attributes: dict) -> None:
