@@ -26,7 +26,9 @@ def main() -> None:
     for step in run:
         tasks = []
         for task in step:
-            parents = [(parent.path_components[2], stack_of(parent)) for parent in task.parent_tasks]
+            parents = [
+                (parent.path_components[2], stack_of(parent)) for parent in task.parent_tasks
+            ]
             tasks.append([stack_of(task), sorted(parents)])
         lineage[step.id] = sorted(tasks)
     print(json.dumps(lineage, sort_keys=True))

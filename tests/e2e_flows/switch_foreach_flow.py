@@ -12,9 +12,7 @@ class SwitchForeachFlow(FlowSpec):
     def start(self):
         self.route = self.mode
         self.items = list(range(self.width))
-        self.next(
-            {"fan": self.fan, "pair": self.pair, "plain": self.plain}, condition="route"
-        )
+        self.next({"fan": self.fan, "pair": self.pair, "plain": self.plain}, condition="route")
 
     @step
     def fan(self):

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from ..errors import CompileError
 from .context import FlowContext
 
-
 BODY_STEP_TYPES = ("linear", "foreach", "split", "join", "split-switch")
 
 
