@@ -5,7 +5,6 @@ compared with a local Metaflow run: artifacts, foreach stacks and the tasks each
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 
@@ -103,3 +102,22 @@ def test_static_split_inside_a_foreach_body(airflow, width):
     parts = [sorted([str(len(w)), w + "!", w.upper()]) for w in words]
     assert run["steps"]["join"][0]["artifacts"]["all"] == repr(parts)
     assert [t["stack"] for t in run["steps"]["combine"]] == [[i] for i in range(width)]
+
+
+def test_switch_holding_a_split_inside_a_nested_foreach(airflow):
+    deployed = airflow.deploy("nested_shapes_flow.py")
+    source = deployed.dag_file.read_text()
+    assert 'pre_execute=run_if_chosen("per_item", "even")' in source
+    for sizes in ("2,3", "1,1,2"):
+        run = run_and_compare(deployed, {"sizes": sizes}, ("--sizes", sizes))
+        groups = [int(size) for size in sizes.split(",")]
+        pairs = [[g, i] for g, size in enumerate(groups) for i in range(size)]
+        assert [t["stack"] for t in run["steps"]["merge_item"]] == pairs
+        expected = [
+            [
+                f"a{g * 10 + i}+b{g * 10 + i}" if (g * 10 + i) % 2 == 0 else f"odd{g * 10 + i}"
+                for i in range(size)
+            ]
+            for g, size in enumerate(groups)
+        ]
+        assert run["steps"]["join_groups"][0]["artifacts"]["all"] == repr(expected)

@@ -2,9 +2,10 @@
 
 A body is every step from a foreach to its join (chains, static splits and their joins,
 switches and their cases). Every body step is mapped over the foreach's splits, each instance
-reading the instance of the same split of its parents; a nested foreach's body is mapped over all (outer, inner) pairs at once: a
-small *splits* task collects the inner split lists of every outer instance into one flat list,
-and the inner join (one instance per outer instance) reads its own slice of it.
+reading the instance of the same split of its parents. A nested foreach's body is mapped over
+all (outer, inner) pairs at once: a small *splits* task collects the inner split lists of every
+outer instance into one flat list, and the inner join (one instance per outer instance) reads
+its own slice of it.
 """
 
 from __future__ import annotations
