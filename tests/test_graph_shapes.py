@@ -107,7 +107,7 @@ def test_static_split_inside_a_foreach_body(airflow, width):
 def test_switch_holding_a_split_inside_a_nested_foreach(airflow):
     deployed = airflow.deploy("nested_shapes_flow.py")
     source = deployed.dag_file.read_text()
-    assert 'pre_execute=run_if_chosen("per_item", "even")' in source
+    assert 'pre_execute=run_if_chosen("per_item", "even_split")' in source
     for sizes in ("2,3", "1,1,2"):
         run = run_and_compare(deployed, {"sizes": sizes}, ("--sizes", sizes))
         groups = [int(size) for size in sizes.split(",")]
@@ -121,3 +121,22 @@ def test_switch_holding_a_split_inside_a_nested_foreach(airflow):
             for g, size in enumerate(groups)
         ]
         assert run["steps"]["join_groups"][0]["artifacts"]["all"] == repr(expected)
+
+
+def test_switch_whose_cases_meet_in_the_foreach_join(airflow):
+    # The shape of Metaflow's own switch_in_foreach test graph.
+    deployed = airflow.deploy("foreach_switch_join_flow.py")
+    for kinds, results in (
+        ("a,b,a,c", ["A(200)", "B(201)", "A(600)", "C(3)"]),
+        ("c,c", ["C(0)", "C(1)"]),
+    ):
+        run = run_and_compare(deployed, {"kinds": kinds}, ("--kinds", kinds))
+        assert run["steps"]["join"][0]["artifacts"]["results"] == repr(results)
+
+
+def test_switch_in_a_branch_meets_in_the_split_join(airflow):
+    # The shape of Metaflow's own switch_in_branch test graph.
+    deployed = airflow.deploy("switch_in_branch_flow.py")
+    for condition, final in (("case1", ["from_a_c", "from_b"]), ("case2", ["from_a_d", "from_b"])):
+        run = run_and_compare(deployed, {"condition": condition}, ("--condition", condition))
+        assert run["steps"]["join"][0]["artifacts"]["final_data"] == repr(final)

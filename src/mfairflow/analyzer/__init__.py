@@ -87,7 +87,7 @@ def analyze_flow(
     for step in order:
         if graph[step].type == "split-switch":
             cases = switch_merge(ctx, graph[step])
-            merges[cases.merge] = (step, cases.last_of_case)
+            merges[cases.merge] = (step, cases.last_of_case, cases.other_parents)
             if step in mappings:
                 for case, steps in cases.steps_of_case.items():
                     for case_step in steps:

@@ -90,23 +90,14 @@ def step_run(
     splits_tasks: dict,
     pushes_xcom: bool,
     extra_decospecs: tuple[str, ...],
-    switch_merge: Optional[tuple[str, dict]] = None,
+    switch_merge: Optional[tuple[str, dict, tuple[str, ...]]] = None,
 ) -> StepRun:
     """What differs in one task's Metaflow ``step`` command (see ``StepRun``)."""
     node = ctx.graph[step]
     if step == ctx.graph.start_step:
         inputs: tuple[str, ...] = (f"_parameters/{PARAMS_TASK_ID}",)
     elif switch_merge is not None:
-        # The cases' last steps, by the case the switch chose (read from its XCom); inside a
-        # foreach, the case the switch instance of the same split chose.
-        switch, last_of_case = switch_merge
-        if mapping is not None:
-            choice = f"ti.xcom_pull(task_ids={switch!r}, map_indexes=ti.map_index)"
-            task_id = MAPPED_TASK_ID
-        else:
-            choice = f"ti.xcom_pull(task_ids={switch!r})"
-            task_id = UNMAPPED_TASK_ID
-        inputs = (f"{{{{ {last_of_case!r}[{choice}] }}}}/{task_id}",)
+        inputs = _merge_input_paths(ctx, node, mapping, splits_tasks, *switch_merge)
     else:
         inputs = _input_paths(ctx, node, mapping, mappings, splits_tasks)
     decospecs = list(extra_decospecs) + ([XCOM_DECORATOR] if pushes_xcom else [])
@@ -120,6 +111,44 @@ def step_run(
         decorators=tuple(shell_word(f"--with={spec}") for spec in decospecs),
         init_params=step == ctx.graph.start_step,
     )
+
+
+def _merge_input_paths(
+    ctx: FlowContext,
+    node,
+    mapping,
+    splits_tasks: dict,
+    switch: str,
+    last_of_case: dict,
+    other_parents: tuple[str, ...],
+) -> tuple[str, ...]:
+    """Input paths of the step where a switch's cases meet: the last step of the case the
+    switch chose (read from its XCom), beside the merge's other parents if it is a join.
+
+    Inside a foreach, instance i reads the case that the switch's instance i chose; a foreach
+    join where the cases meet reads, for every split, the case that split chose.
+    """
+    graph = ctx.graph
+    if node.type == "join" and graph[node.split_parents[-1]].type == "foreach":
+        foreach = node.split_parents[-1]
+        chosen = f"{last_of_case!r}[ti.xcom_pull(task_ids={switch!r}, map_indexes=i)]"
+        if foreach in splits_tasks:  # a nested foreach: this instance's slice of the splits
+            ranges = f"ti.xcom_pull(task_ids={splits_tasks[foreach]!r}, key='ranges')"
+            loop = f"{{% set r = {ranges}[ti.map_index] %}}{{% for i in range(r[0], r[1]) %}}"
+        else:
+            count = f"ti.xcom_pull(task_ids={foreach!r}) | length"
+            loop = f"{{% for i in range({count}) %}}"
+        # Metaflow's compressed form with an empty common prefix: ':' and the paths.
+        each = f"{{{{ ',' if not loop.first }}}}{{{{ {chosen} }}}}/t-{{{{ i }}}}"
+        return (f":{loop}{each}{{% endfor %}}",)
+    if mapping is not None:
+        choice = f"ti.xcom_pull(task_ids={switch!r}, map_indexes=ti.map_index)"
+        task_id = MAPPED_TASK_ID
+    else:
+        choice = f"ti.xcom_pull(task_ids={switch!r})"
+        task_id = UNMAPPED_TASK_ID
+    others = tuple(f"{parent}/{task_id}" for parent in other_parents)
+    return (*others, f"{{{{ {last_of_case!r}[{choice}] }}}}/{task_id}")
 
 
 def _input_paths(

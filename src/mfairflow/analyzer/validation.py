@@ -86,6 +86,9 @@ class SwitchCases:
     """Case (the step the switch names) → the case's last step, a parent of the merge."""
     steps_of_case: dict
     """Case → every step of the case, foreach bodies and split branches included."""
+    other_parents: tuple = ()
+    """Parents of the merge outside the cases (the other branches of a static split whose
+    join is where the cases meet)."""
 
 
 def switch_merge(ctx: FlowContext, node) -> SwitchCases:
@@ -161,7 +164,10 @@ def switch_merge(ctx: FlowContext, node) -> SwitchCases:
             **where,
         )
     merge = merges.pop()
-    if set(graph[merge].in_funcs) != set(last_of_case.values()):
+    others = set(graph[merge].in_funcs) - set(last_of_case.values())
+    # The join of a static split may also follow the split's other branches (a switch in one
+    # branch); any other step where the cases meet follows only them.
+    if others and graph[merge].type != "join":
         raise CompileError(
             f"step {merge!r} follows the cases of the conditional step {node.name!r} and also "
             "other steps",
@@ -169,7 +175,7 @@ def switch_merge(ctx: FlowContext, node) -> SwitchCases:
             step=merge,
             location=ctx.step_location(merge),
         )
-    return SwitchCases(merge, last_of_case, steps_of_case)
+    return SwitchCases(merge, last_of_case, steps_of_case, tuple(sorted(others)))
 
 
 def _block_steps(graph, split: str) -> list:
