@@ -140,3 +140,17 @@ def test_switch_in_a_branch_meets_in_the_split_join(airflow):
     for condition, final in (("case1", ["from_a_c", "from_b"]), ("case2", ["from_a_d", "from_b"])):
         run = run_and_compare(deployed, {"condition": condition}, ("--condition", condition))
         assert run["steps"]["join"][0]["artifacts"]["final_data"] == repr(final)
+
+
+def test_nested_switches_meeting_inside_the_case_and_at_the_outer_merge(airflow):
+    # Metaflow's own nested_switch test graph has the second form: the nested switch's cases
+    # end where the outer cases meet.
+    deployed = airflow.deploy("nested_switch_flow.py")
+    for outer, first, second, final in (
+        ("deep", "x", "q", "x/q"),
+        ("deep", "y", "p", "y/p"),
+        ("flat", "x", "p", "flat"),
+    ):
+        args = ("--outer", outer, "--first", first, "--second", second)
+        run = run_and_compare(deployed, {"outer": outer, "first": first, "second": second}, args)
+        assert run["steps"]["merge"][0]["artifacts"]["final"] == repr(final)

@@ -419,55 +419,6 @@ def test_foreach_inside_a_case_of_a_switch_inside_a_foreach_is_rejected(tmp_path
     )
 
 
-def test_switch_nested_in_a_case_is_rejected(tmp_path):
-    text = graph_flow(
-        "NestedSwitchFlow",
-        """
-        @step
-        def start(self):
-            self.x = "a"
-            self.next({"a": self.a, "b": self.b}, condition="x")
-
-        @step
-        def a(self):
-            self.y = "c"
-            self.next({"c": self.c, "d": self.d}, condition="y")
-
-        @step
-        def c(self):
-            self.next(self.inner_merge)
-
-        @step
-        def d(self):
-            self.next(self.inner_merge)
-
-        @step
-        def inner_merge(self):
-            self.next(self.merge)
-
-        @step
-        def b(self):
-            self.next(self.merge)
-
-        @step
-        def merge(self):
-            self.next(self.end)
-
-        @step
-        def end(self):
-            pass
-        """,
-    )
-    expect_user_error(
-        tmp_path,
-        "nested_switch_flow",
-        text,
-        message="case step 'a' of the conditional step 'start' is a split-switch step; each "
-        "case must be a chain of linear steps, foreaches and static splits",
-        step="a",
-    )
-
-
 def test_recursive_conditional_step_is_rejected(tmp_path):
     text = graph_flow(
         "LoopFlow",

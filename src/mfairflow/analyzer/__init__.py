@@ -30,7 +30,7 @@ from .validation import (
     check_decorators,
     check_environment,
     check_graph,
-    switch_merge,
+    switch_structure,
 )
 
 __all__ = ["Deployment", "FlowContext", "analyze_flow", "with_deployment"]
@@ -84,10 +84,12 @@ def analyze_flow(
     # step is mapped over all splits and each instance skips itself unless its split's switch
     # instance chose its case.
     branches, branch_of, merges, run_if = [], {}, {}, {}
+    switches = switch_structure(ctx)
     for step in order:
         if graph[step].type == "split-switch":
-            cases = switch_merge(ctx, graph[step])
-            merges[cases.merge] = (step, cases.last_of_case, cases.other_parents)
+            cases = switches[step]
+            if not cases.covered:
+                merges[cases.merge] = (step, cases.last_of_case, cases.other_parents)
             if step in mappings:
                 for case, steps in cases.steps_of_case.items():
                     for case_step in steps:

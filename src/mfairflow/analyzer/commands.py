@@ -131,7 +131,7 @@ def _merge_input_paths(
     graph = ctx.graph
     if node.type == "join" and graph[node.split_parents[-1]].type == "foreach":
         foreach = node.split_parents[-1]
-        chosen = f"{last_of_case!r}[ti.xcom_pull(task_ids={switch!r}, map_indexes=i)]"
+        chosen = _chosen_step(switch, last_of_case, "map_indexes=i")
         if foreach in splits_tasks:  # a nested foreach: this instance's slice of the splits
             ranges = f"ti.xcom_pull(task_ids={splits_tasks[foreach]!r}, key='ranges')"
             loop = f"{{% set r = {ranges}[ti.map_index] %}}{{% for i in range(r[0], r[1]) %}}"
@@ -142,13 +142,33 @@ def _merge_input_paths(
         each = f"{{{{ ',' if not loop.first }}}}{{{{ {chosen} }}}}/t-{{{{ i }}}}"
         return (f":{loop}{each}{{% endfor %}}",)
     if mapping is not None:
-        choice = f"ti.xcom_pull(task_ids={switch!r}, map_indexes=ti.map_index)"
+        chosen = _chosen_step(switch, last_of_case, "map_indexes=ti.map_index")
         task_id = MAPPED_TASK_ID
     else:
-        choice = f"ti.xcom_pull(task_ids={switch!r})"
+        chosen = _chosen_step(switch, last_of_case)
         task_id = UNMAPPED_TASK_ID
     others = tuple(f"{parent}/{task_id}" for parent in other_parents)
-    return (*others, f"{{{{ {last_of_case!r}[{choice}] }}}}/{task_id}")
+    return (*others, f"{{{{ {chosen} }}}}/{task_id}")
+
+
+def _chosen_step(switch: str, last_of_case: dict, index: str = "", nested: bool = False) -> str:
+    """Jinja expression of the last step of the case a switch chose (its XCom names the case).
+
+    A case whose last step is a nested switch's choice is that switch's expression in turn;
+    a nested switch that did not run (its case was not chosen) has no XCom, so its lookup uses
+    ``get`` rather than failing the template.
+    """
+    pull = f"ti.xcom_pull(task_ids={switch!r}{', ' + index if index else ''})"
+    if all(isinstance(last, str) for last in last_of_case.values()):
+        table = repr(last_of_case)
+    else:
+        entries = [
+            f"{case!r}: "
+            + (_chosen_step(*last, index, nested=True) if isinstance(last, tuple) else repr(last))
+            for case, last in last_of_case.items()
+        ]
+        table = "{" + ", ".join(entries) + "}"
+    return f"{table}.get({pull})" if nested or index else f"{table}[{pull}]"
 
 
 def _input_paths(
