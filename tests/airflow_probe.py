@@ -148,6 +148,13 @@ def tolerations(value) -> list:
     return result
 
 
+def has_pre_execute_hook(task) -> bool:
+    """True when the task was given a ``pre_execute`` hook (as an argument)."""
+    if is_mapped(task):
+        return (getattr(task, "partial_kwargs", {}) or {}).get("pre_execute") is not None
+    return getattr(task, "_pre_execute_hook", None) is not None
+
+
 def describe_task(task) -> dict:
     info = {
         "operator": operator_name(task),
@@ -162,6 +169,7 @@ def describe_task(task) -> dict:
         "trigger_rule": str(
             getattr(argument(task, "trigger_rule"), "value", None) or argument(task, "trigger_rule")
         ),
+        "pre_execute_hook": has_pre_execute_hook(task),
     }
     name = info["operator"]
     if name == "KubernetesPodOperator":

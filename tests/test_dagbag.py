@@ -83,6 +83,9 @@ COMPILED = {
     "DocstringsFlow": ("docstrings_flow", ()),
     "ForeachOptions": ("foreach_flow", OPTIONS),
     "my_custom_dag_name": ("my_flow", GUIDE_OPTIONS),
+    "SwitchForeachFlow": ("switch_foreach_flow", ()),
+    "ForeachSwitchFlow": ("foreach_switch_flow", ()),
+    "ForeachSplitFlow": ("foreach_split_flow", ()),
 }
 
 LINEAR = ["start", "end"]
@@ -564,3 +567,103 @@ def test_docstrings_become_descriptions_and_docs(reports, version):
 def test_airflow_2_and_airflow_3_see_the_same_dags(reports):
     three, two = loaded(reports, "airflow3"), loaded(reports, "airflow2")
     assert two["dags"] == three["dags"]
+
+
+# Issue 17's shapes: DAG id → {task: (mapped, trigger rule, pre-execute hook)}
+MERGE_RULE = "none_failed_min_one_success"
+SHAPES = {
+    "SwitchForeachFlow": {
+        "start": (False, "all_success", False),
+        "start_choice": (False, "all_success", False),
+        "fan": (False, "all_success", False),
+        "square": (True, "all_success", False),
+        "gather": (False, "all_success", False),
+        "pair": (False, "all_success", False),
+        "left": (False, "all_success", False),
+        "right": (False, "all_success", False),
+        "pair_join": (False, "all_success", False),
+        "plain": (False, "all_success", False),
+        "merge": (False, MERGE_RULE, False),
+        "end": (False, "all_success", False),
+    },
+    "ForeachSwitchFlow": {
+        "start": (False, "all_success", False),
+        "per_number": (True, "all_success", False),
+        "even": (True, MERGE_RULE, True),
+        "even_again": (True, MERGE_RULE, True),
+        "odd": (True, MERGE_RULE, True),
+        "merge": (True, MERGE_RULE, False),
+        "after": (True, "all_success", False),
+        "join": (False, "all_success", False),
+        "end": (False, "all_success", False),
+    },
+    "ForeachSplitFlow": {
+        "start": (False, "all_success", False),
+        "per_word": (True, "all_success", False),
+        "upper": (True, "all_success", False),
+        "length": (True, "all_success", False),
+        "reverse": (True, "all_success", False),
+        "reverse_twice": (True, "all_success", False),
+        "combine": (True, "all_success", False),
+        "join": (False, "all_success", False),
+        "end": (False, "all_success", False),
+    },
+}
+SHAPE_EDGES = {
+    "SwitchForeachFlow": {
+        ("start", "start_choice"),
+        ("start_choice", "fan"),
+        ("start_choice", "pair"),
+        ("start_choice", "plain"),
+        ("fan", "square"),
+        ("square", "gather"),
+        ("gather", "merge"),
+        ("pair", "left"),
+        ("pair", "right"),
+        ("left", "pair_join"),
+        ("right", "pair_join"),
+        ("pair_join", "merge"),
+        ("plain", "merge"),
+        ("merge", "end"),
+    },
+    "ForeachSwitchFlow": {
+        ("start", "per_number"),
+        ("per_number", "even"),
+        ("per_number", "odd"),
+        ("even", "even_again"),
+        ("even_again", "merge"),
+        ("odd", "merge"),
+        ("merge", "after"),
+        ("after", "join"),
+        ("join", "end"),
+    },
+    "ForeachSplitFlow": {
+        ("start", "per_word"),
+        ("per_word", "upper"),
+        ("per_word", "length"),
+        ("per_word", "reverse"),
+        ("reverse", "reverse_twice"),
+        ("upper", "combine"),
+        ("length", "combine"),
+        ("reverse_twice", "combine"),
+        ("combine", "join"),
+        ("join", "end"),
+    },
+}
+
+
+@both_airflows
+def test_switches_and_splits_inside_foreaches_and_cases(reports, version):
+    """Every case step of a switch inside a foreach is mapped and skips itself per split; a
+    switch outside foreaches branches once, over foreaches and splits in its cases."""
+    for dag_id, expected in SHAPES.items():
+        tasks = tasks_of(reports, version, dag_id)
+        seen = {
+            task_id: (info["is_mapped"], info["trigger_rule"], info["pre_execute_hook"])
+            for task_id, info in tasks.items()
+        }
+        assert seen == expected, dag_id
+        up, down = edges_of(tasks)
+        assert up == down == SHAPE_EDGES[dag_id], dag_id
+    choice = tasks_of(reports, version, "SwitchForeachFlow")["start_choice"]
+    assert choice["operator"] == "BranchPythonOperator"

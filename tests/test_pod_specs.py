@@ -543,3 +543,51 @@ def test_names_kubernetes_rejects_are_compile_errors(invalid_results, case):
     assert result.proc.returncode == 2, output
     assert "error:" in output and "hint:" in output and "Traceback" not in output
     assert not result.dag_path.exists()
+
+
+# --- Issue 17: switches and static splits inside foreaches, foreaches inside switch cases ---
+
+# flow file (in tests/flows) → (XCom a switch step leaves: task id → chosen case, merge step,
+# the merge's input path for split 0 / its only task)
+SHAPE_FLOWS = {
+    "switch_foreach_flow.py": ({"start": "pair"}, "merge", "pair_join/t-0"),
+    "foreach_switch_flow.py": ({"per_number": "odd"}, "merge", "odd/t-0"),
+    "foreach_split_flow.py": ({}, "combine", "upper/t-0,{run}/length/t-0,{run}/reverse_twice/t-0"),
+}
+
+
+@pytest.fixture(scope="module")
+def shape_dags(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("shape-flows")
+    flows = ROOT / "tests" / "flows"
+    compiled = compile_many(tmp, {name: (flows / name, (), {}, None) for name in SHAPE_FLOWS})
+    for name, result in compiled.items():
+        assert result.proc.returncode == 0, (name, result.proc.stderr)
+    return {name: load_dag(result.dag_path) for name, result in compiled.items()}
+
+
+@pytest.mark.parametrize("flow", sorted(SHAPE_FLOWS))
+def test_pods_of_switches_and_splits_in_foreaches_are_valid(
+    shape_dags, kubeconfig, monkeypatch, flow
+):
+    import dag_inspect
+
+    choices, merge, merge_inputs = SHAPE_FLOWS[flow]
+
+    def xcom_pull(self, task_ids=None, **_):
+        return choices.get(task_ids, SPLITS)
+
+    monkeypatch.setattr(dag_inspect.FakeTaskInstance, "xcom_pull", xcom_pull)
+    dag = shape_dags[flow]
+    operators = pod_operators(dag)
+    steps = {t.task_id for t in dag.tasks if not t.task_id.endswith("_choice")}
+    assert set(operators) == steps
+    for task_id, operator in operators.items():
+        manifest = pod_manifest(operator, kubeconfig)
+        validate_pod(manifest)
+        cmd = base_container(manifest)["command"]
+        assert "{{" not in cmd[2], task_id
+    run = f"airflow-{cmd[2].split('airflow-')[1][:12]}"
+    merge_cmd = base_container(pod_manifest(operators[merge], kubeconfig))["command"][2]
+    expected = f"--input-paths {run}/" + merge_inputs.format(run=run)
+    assert expected in merge_cmd, merge_cmd

@@ -363,52 +363,11 @@ def test_shapes_the_guide_excludes_but_mfairflow_supports_compile(tmp_path):
         assert re.search(rf'metaflow_step\(\s*"{step}",', source), step
 
 
-def test_foreach_body_that_is_a_static_split_is_rejected(tmp_path):
+def test_foreach_inside_a_case_of_a_switch_inside_a_foreach_is_rejected(tmp_path):
+    # A switch inside a foreach skips its unchosen cases split by split; a skipped foreach
+    # instance would leave no splits for its body to map over.
     text = graph_flow(
-        "SplitBodyFlow",
-        """
-        @step
-        def start(self):
-            self.xs = [1, 2]
-            self.next(self.body, foreach="xs")
-
-        @step
-        def body(self):
-            self.next(self.a, self.b)
-
-        @step
-        def a(self):
-            self.next(self.inner_join)
-
-        @step
-        def b(self):
-            self.next(self.inner_join)
-
-        @step
-        def inner_join(self, inputs):
-            self.next(self.join)
-
-        @step
-        def join(self, inputs):
-            self.next(self.end)
-
-        @step
-        def end(self):
-            pass
-        """,
-    )
-    expect_user_error(
-        tmp_path,
-        "split_body_flow",
-        text,
-        message="step 'body' inside the foreach of step 'start' is a split step",
-        step="body",
-    )
-
-
-def test_conditional_step_inside_a_foreach_is_rejected(tmp_path):
-    text = graph_flow(
-        "SwitchInForeachFlow",
+        "ForeachInForeachCaseFlow",
         """
         @step
         def start(self):
@@ -418,14 +377,27 @@ def test_conditional_step_inside_a_foreach_is_rejected(tmp_path):
         @step
         def body(self):
             self.x = "a"
+            self.ys = [1]
             self.next({"a": self.a, "b": self.b}, condition="x")
 
         @step
         def a(self):
-            self.next(self.join)
+            self.next(self.inner, foreach="ys")
+
+        @step
+        def inner(self):
+            self.next(self.inner_join)
+
+        @step
+        def inner_join(self, inputs):
+            self.next(self.merge)
 
         @step
         def b(self):
+            self.next(self.merge)
+
+        @step
+        def merge(self):
             self.next(self.join)
 
         @step
@@ -439,10 +411,11 @@ def test_conditional_step_inside_a_foreach_is_rejected(tmp_path):
     )
     expect_user_error(
         tmp_path,
-        "switch_in_foreach_flow",
+        "foreach_in_foreach_case_flow",
         text,
-        message="a conditional step inside a foreach is not supported with Airflow",
-        step="body",
+        message="case step 'a' of the conditional step 'body' is a foreach; a switch inside "
+        "a foreach cannot hold a foreach in a case",
+        step="a",
     )
 
 

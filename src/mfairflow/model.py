@@ -187,7 +187,11 @@ class TaskSpec:
     pod: Optional[PodSpec]
     """The pod for the kubernetes target; None for the local target."""
     trigger_rule: Optional[str] = None
-    """Airflow trigger rule when not the default (the step where a switch's cases meet)."""
+    """Airflow trigger rule when not the default (the step where a switch's cases meet, and
+    the case steps of a switch inside a foreach, whose upstream instances may be skipped)."""
+    run_if: Optional[Tuple[str, str]] = None
+    """(switch task id, case) for a case step of a switch inside a foreach body: the instance
+    of split i runs only if instance i of the switch chose this case, else it skips itself."""
 
 
 @dataclass(frozen=True)
@@ -273,6 +277,11 @@ class DagSpec:
     def uses_python_operator(self) -> bool:
         """True when the file needs PythonOperator (local steps, or nested-foreach splits)."""
         return self.target == "local" or bool(self.splits)
+
+    @property
+    def has_case_skips(self) -> bool:
+        """True when some mapped task skips itself unless its split chose its case."""
+        return any(task.run_if for task in self.tasks)
 
     @property
     def has_foreach(self) -> bool:

@@ -30,7 +30,7 @@ from .validation import (
     check_decorators,
     check_environment,
     check_graph,
-    switch_merge,
+    switch_structure,
 )
 
 __all__ = ["Deployment", "FlowContext", "analyze_flow", "with_deployment"]
@@ -80,11 +80,22 @@ def analyze_flow(
         return splits_tasks[foreach].var if foreach in splits_tasks else task_vars[foreach]
 
     # A switch step is followed by a branch task that picks the chosen case; the step where the
-    # cases meet runs after whichever case ran and reads that case's last task.
-    branches, branch_of, merges = [], {}, {}
+    # cases meet runs after whichever case ran and reads that case's last task. Inside a foreach
+    # body, Airflow's branching would skip a case for every split at once: there, every case
+    # step is mapped over all splits and each instance skips itself unless its split's switch
+    # instance chose its case.
+    branches, branch_of, merges, run_if = [], {}, {}, {}
+    switches = switch_structure(ctx)
     for step in order:
         if graph[step].type == "split-switch":
-            merge, last_of_case = switch_merge(ctx, graph[step])
+            cases = switches[step]
+            if not cases.covered:
+                merges[cases.merge] = (step, cases.last_of_case, cases.other_parents)
+            if step in mappings:
+                for case, steps in cases.steps_of_case.items():
+                    for case_step in steps:
+                        run_if[case_step] = (step, case)
+                continue
             task_id = unique_name(f"{step}_choice", taken_task_ids)
             branch = BranchSpec(
                 task_id=task_id,
@@ -93,7 +104,6 @@ def analyze_flow(
             )
             branches.append(branch)
             branch_of[step] = branch
-            merges[merge] = (step, last_of_case)
 
     tasks = []
     for step in order:
@@ -133,7 +143,10 @@ def analyze_flow(
                 retry_delay_s=retry_delay(node),
                 execution_timeout_s=timeout_seconds(node),
                 pod=pod,
-                trigger_rule="none_failed_min_one_success" if step in merges else None,
+                trigger_rule=(
+                    "none_failed_min_one_success" if step in merges or step in run_if else None
+                ),
+                run_if=run_if.get(step),
             )
         )
 

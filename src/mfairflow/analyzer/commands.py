@@ -100,17 +100,14 @@ def step_run(
     splits_tasks: dict,
     pushes_xcom: bool,
     extra_decospecs: tuple[str, ...],
-    switch_merge: Optional[tuple[str, dict]] = None,
+    switch_merge: Optional[tuple[str, dict, tuple[str, ...]]] = None,
 ) -> StepRun:
     """What differs in one task's Metaflow ``step`` command (see ``StepRun``)."""
     node = ctx.graph[step]
     if step == ctx.graph.start_step:
         inputs: tuple[str, ...] = (f"_parameters/{PARAMS_TASK_ID}",)
     elif switch_merge is not None:
-        # The cases' last steps, by the case the switch chose (read from its XCom).
-        switch, last_of_case = switch_merge
-        choice = f"ti.xcom_pull(task_ids={switch!r})"
-        inputs = (f"{{{{ {last_of_case!r}[{choice}] }}}}/{UNMAPPED_TASK_ID}",)
+        inputs = _merge_input_paths(ctx, node, mapping, splits_tasks, *switch_merge)
     else:
         inputs = _input_paths(ctx, node, mapping, mappings, splits_tasks)
     decospecs = list(extra_decospecs) + ([XCOM_DECORATOR] if pushes_xcom else [])
@@ -124,6 +121,64 @@ def step_run(
         decorators=tuple(shell_word(f"--with={spec}") for spec in decospecs),
         init_params=step == ctx.graph.start_step,
     )
+
+
+def _merge_input_paths(
+    ctx: FlowContext,
+    node,
+    mapping,
+    splits_tasks: dict,
+    switch: str,
+    last_of_case: dict,
+    other_parents: tuple[str, ...],
+) -> tuple[str, ...]:
+    """Input paths of the step where a switch's cases meet: the last step of the case the
+    switch chose (read from its XCom), beside the merge's other parents if it is a join.
+
+    Inside a foreach, instance i reads the case that the switch's instance i chose; a foreach
+    join where the cases meet reads, for every split, the case that split chose.
+    """
+    graph = ctx.graph
+    if node.type == "join" and graph[node.split_parents[-1]].type == "foreach":
+        foreach = node.split_parents[-1]
+        chosen = _chosen_step(switch, last_of_case, "map_indexes=i")
+        if foreach in splits_tasks:  # a nested foreach: this instance's slice of the splits
+            ranges = f"ti.xcom_pull(task_ids={splits_tasks[foreach]!r}, key='ranges')"
+            loop = f"{{% set r = {ranges}[ti.map_index] %}}{{% for i in range(r[0], r[1]) %}}"
+        else:
+            count = f"ti.xcom_pull(task_ids={foreach!r}) | length"
+            loop = f"{{% for i in range({count}) %}}"
+        # Metaflow's compressed form with an empty common prefix: ':' and the paths.
+        each = f"{{{{ ',' if not loop.first }}}}{{{{ {chosen} }}}}/t-{{{{ i }}}}"
+        return (f":{loop}{each}{{% endfor %}}",)
+    if mapping is not None:
+        chosen = _chosen_step(switch, last_of_case, "map_indexes=ti.map_index")
+        task_id = MAPPED_TASK_ID
+    else:
+        chosen = _chosen_step(switch, last_of_case)
+        task_id = UNMAPPED_TASK_ID
+    others = tuple(f"{parent}/{task_id}" for parent in other_parents)
+    return (*others, f"{{{{ {chosen} }}}}/{task_id}")
+
+
+def _chosen_step(switch: str, last_of_case: dict, index: str = "", nested: bool = False) -> str:
+    """Jinja expression of the last step of the case a switch chose (its XCom names the case).
+
+    A case whose last step is a nested switch's choice is that switch's expression in turn;
+    a nested switch that did not run (its case was not chosen) has no XCom, so its lookup uses
+    ``get`` rather than failing the template.
+    """
+    pull = f"ti.xcom_pull(task_ids={switch!r}{', ' + index if index else ''})"
+    if all(isinstance(last, str) for last in last_of_case.values()):
+        table = repr(last_of_case)
+    else:
+        entries = [
+            f"{case!r}: "
+            + (_chosen_step(*last, index, nested=True) if isinstance(last, tuple) else repr(last))
+            for case, last in last_of_case.items()
+        ]
+        table = "{" + ", ".join(entries) + "}"
+    return f"{table}.get({pull})" if nested or index else f"{table}[{pull}]"
 
 
 def _input_paths(
@@ -150,8 +205,11 @@ def _input_paths(
             if mapping.level > 1:
                 return ()  # from the splits task, with the split index
             return (f"{mapping.foreach}/{UNMAPPED_TASK_ID}",)
-        # A later body step: its predecessor's instance of the same split.
-        return (f"{parents[0]}/{MAPPED_TASK_ID}",)
+        # A later body step: its parents' instances of the same split (a join inside the body
+        # reads every branch of its split).
+        return tuple(
+            f"{parent}/{MAPPED_TASK_ID}" for parent in _ordered_parents(ctx, node, parents)
+        )
     return tuple(f"{parent}/{UNMAPPED_TASK_ID}" for parent in _ordered_parents(ctx, node, parents))
 
 

@@ -1,9 +1,11 @@
-"""Foreach bodies of any length and depth → Airflow dynamic task mapping.
+"""Foreach bodies of any shape and depth → Airflow dynamic task mapping.
 
-A body is a chain of steps from a foreach to its join. Every body step is mapped over the
-foreach's splits; a nested foreach's body is mapped over all (outer, inner) pairs at once: a
-small *splits* task collects the inner split lists of every outer instance into one flat list,
-and the inner join (one instance per outer instance) reads its own slice of it.
+A body is every step from a foreach to its join (chains, static splits and their joins,
+switches and their cases). Every body step is mapped over the foreach's splits, each instance
+reading the instance of the same split of its parents. A nested foreach's body is mapped over
+all (outer, inner) pairs at once: a small *splits* task collects the inner split lists of every
+outer instance into one flat list, and the inner join (one instance per outer instance) reads
+its own slice of it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 
 from ..errors import CompileError
 from .context import FlowContext
+
+BODY_STEP_TYPES = ("linear", "foreach", "split", "join", "split-switch")
 
 
 @dataclass(frozen=True)
@@ -28,33 +32,41 @@ class Mapping:
 
 
 def foreach_mappings(ctx: FlowContext) -> dict[str, Mapping]:
-    """Every mapped step of the flow, validated (a body is linear steps and nested foreaches)."""
+    """Every mapped step of the flow, validated.
+
+    A body holds linear steps, static splits with their joins, switches with their cases and
+    nested foreaches; every one of its steps is mapped over the same splits.
+    """
     graph = ctx.graph
     result: dict[str, Mapping] = {}
 
     def walk(foreach: str, level: int) -> str:
-        step, first = graph[foreach].out_funcs[0], True
-        while True:
+        end = graph[foreach].matching_join
+        first_step = graph[foreach].out_funcs[0]
+        pending = [first_step]
+        while pending:
+            step = pending.pop()
+            if step == end or step in result:
+                continue
             node = graph[step]
-            if node.type == "join" and node.split_parents and node.split_parents[-1] == foreach:
-                return step
-            if node.type not in ("linear", "foreach"):
+            if node.type not in BODY_STEP_TYPES:
                 raise CompileError(
                     f"step {step!r} inside the foreach of step {foreach!r} is a {node.type} "
-                    "step; a foreach body must be a chain of linear steps (and nested foreaches)",
-                    hint="move the branches into a step of their own after the foreach's join, "
-                    "or compute them inside one body step",
+                    "step; a foreach body must be made of linear steps, static splits, "
+                    "switches and nested foreaches",
+                    hint="move the step after the foreach's join, or compute it inside one "
+                    "body step",
                     step=step,
                     location=ctx.step_location(step),
                 )
-            result[step] = Mapping(level, foreach, first)
-            first = False
+            result[step] = Mapping(level, foreach, step == first_step)
             if node.type == "foreach":
                 join = walk(step, level + 1)
                 result[join] = Mapping(level, foreach, False)
-                step = graph[join].out_funcs[0]
+                pending.extend(graph[join].out_funcs)
             else:
-                step = node.out_funcs[0]
+                pending.extend(node.out_funcs)
+        return end
 
     for name in graph.sorted_nodes:
         node = graph[name]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..errors import CompileError
 from .context import FlowContext
 
@@ -61,11 +63,10 @@ def check_decorators(ctx: FlowContext) -> None:
 def check_graph(ctx: FlowContext) -> None:
     """Reject graph shapes that the guide lists as unsupported."""
     graph = ctx.graph
+    switch_structure(ctx)
     for name in graph.sorted_nodes:
         node = graph[name]
         where = {"step": name, "location": ctx.step_location(name)}
-        if node.type == "split-switch":
-            switch_merge(ctx, node)
         if node.type not in ("start", "linear", "split", "join", "foreach", "end", "split-switch"):
             raise CompileError(
                 f"step type {node.type!r} is not supported with Airflow",
@@ -74,53 +75,65 @@ def check_graph(ctx: FlowContext) -> None:
             )
 
 
-def switch_merge(ctx: FlowContext, node) -> tuple[str, dict]:
+@dataclass(frozen=True)
+class SwitchCases:
+    """Where a switch's cases run and meet (see ``switch_merge``)."""
+
+    merge: str
+    """The step where the cases meet again."""
+    last_of_case: dict
+    """Case (the step the switch names) → the case's last step, a parent of the merge."""
+    steps_of_case: dict
+    """Case → every step of the case, foreach bodies and split branches included."""
+    other_parents: tuple = ()
+    """Parents of the merge outside the cases (the other branches of a static split whose
+    join is where the cases meet)."""
+    nested: tuple = ()
+    """(switch, SwitchCases) of the switches nested in a case whose own cases end where this
+    switch's cases meet."""
+    covered: bool = False
+    """True for such a nested switch: the outer switch's merge reads its choice."""
+
+
+def switch_structure(ctx: FlowContext) -> dict:
+    """Every switch step → its SwitchCases, outer switches first (a switch nested in a case
+    whose cases end where the outer cases meet is described by the outer one, ``covered``)."""
+    graph = ctx.graph
+    result: dict = {}
+    for name in graph.sorted_nodes:
+        if graph[name].type != "split-switch" or name in result:
+            continue
+        cases = switch_merge(ctx, graph[name])
+        result[name] = cases
+        pending = list(cases.nested)
+        while pending:
+            inner, inner_cases = pending.pop()
+            result[inner] = SwitchCases(
+                cases.merge, inner_cases.last_of_case, inner_cases.steps_of_case, covered=True
+            )
+    return result
+
+
+def switch_merge(ctx: FlowContext, node) -> SwitchCases:
     """The step where a switch's cases meet again, and which of its parents each case reaches.
 
-    Each case must be a chain of linear steps that ends in one common step; a case that leads
-    back to the switch (a recursive switch) cannot be an Airflow DAG.
+    Each case is a chain of linear steps, foreaches and static splits (each joined inside the
+    case) and nested switches that ends in one common step. A nested switch either meets
+    inside the case, or its cases end where the outer cases meet: that case's last step is
+    then the nested switch's choice (``(switch, {case: last step})``). A case that leads back
+    to the switch (a recursive switch) cannot be an Airflow DAG. A switch inside a foreach body
+    skips its unchosen cases split by split, which a foreach inside such a case cannot follow
+    (its skipped instances leave no splits to map over).
     """
     graph = ctx.graph
     where = {"step": node.name, "location": ctx.step_location(node.name)}
-    if node.is_inside_foreach:
-        raise CompileError(
-            "a conditional step inside a foreach is not supported with Airflow",
-            hint="decide inside the body step, or move the switch out of the foreach",
-            **where,
-        )
-    last_of_case = {}
+    last_of_case, steps_of_case, nested = {}, {}, []
     merges = set()
     for case in node.out_funcs:
-        seen = [node.name]
-        current = case
-        while True:
-            if current in seen:
-                loop = " → ".join([*seen[seen.index(current) :], current])
-                raise CompileError(
-                    f"the conditional step {node.name!r} loops back ({loop}); a recursive "
-                    "switch cannot be an Airflow DAG, which has no cycles",
-                    hint="turn the loop into a foreach, or loop inside one step",
-                    **where,
-                )
-            seen.append(current)
-            step = graph[current]
-            if step.type != "linear" or len(step.out_funcs) != 1:
-                raise CompileError(
-                    f"case step {current!r} of the conditional step {node.name!r} is a "
-                    f"{step.type} step; each case must be a chain of linear steps",
-                    hint="move branches and loops after the step where the cases meet",
-                    step=current,
-                    location=ctx.step_location(current),
-                )
-            child = step.out_funcs[0]
-            if len(graph[child].in_funcs) > 1 or child in seen:
-                if child in seen:
-                    current = child
-                    continue
-                merges.add(child)
-                last_of_case[case] = current
-                break
-            current = child
+        last, child, steps = _case_end(ctx, node, case, [node.name], nested)
+        merges.add(child)
+        last_of_case[case] = last
+        steps_of_case[case] = tuple(steps)
     if len(merges) != 1:
         raise CompileError(
             f"the cases of the conditional step {node.name!r} do not meet in one step "
@@ -129,7 +142,10 @@ def switch_merge(ctx: FlowContext, node) -> tuple[str, dict]:
             **where,
         )
     merge = merges.pop()
-    if set(graph[merge].in_funcs) != set(last_of_case.values()):
+    others = set(graph[merge].in_funcs) - set(_last_steps(last_of_case))
+    # The join of a static split may also follow the split's other branches (a switch in one
+    # branch); any other step where the cases meet follows only them.
+    if others and graph[merge].type != "join":
         raise CompileError(
             f"step {merge!r} follows the cases of the conditional step {node.name!r} and also "
             "other steps",
@@ -137,7 +153,97 @@ def switch_merge(ctx: FlowContext, node) -> tuple[str, dict]:
             step=merge,
             location=ctx.step_location(merge),
         )
-    return merge, last_of_case
+    return SwitchCases(merge, last_of_case, steps_of_case, tuple(sorted(others)), tuple(nested))
+
+
+def _last_steps(last_of_case: dict) -> list:
+    """Every step that can be a case's last step (through nested switches' choices)."""
+    result = []
+    for last in last_of_case.values():
+        result += _last_steps(last[1]) if isinstance(last, tuple) else [last]
+    return result
+
+
+def _case_end(ctx: FlowContext, node, case: str, seen: list, nested: list) -> tuple:
+    """(last step or nested choice, the step after the case, every step of the case)."""
+    graph = ctx.graph
+    where = {"step": node.name, "location": ctx.step_location(node.name)}
+    steps = []
+    current = case
+    while True:
+        if current in seen:
+            loop = " → ".join([*seen[seen.index(current) :], current])
+            raise CompileError(
+                f"the conditional step {node.name!r} loops back ({loop}); a recursive "
+                "switch cannot be an Airflow DAG, which has no cycles",
+                hint="turn the loop into a foreach, or loop inside one step",
+                **where,
+            )
+        seen.append(current)
+        step = graph[current]
+        if step.type in ("foreach", "split") and step.matching_join:
+            if step.type == "foreach" and node.is_inside_foreach:
+                raise CompileError(
+                    f"case step {current!r} of the conditional step {node.name!r} is a "
+                    "foreach; a switch inside a foreach cannot hold a foreach in a case",
+                    hint="move the foreach after the step where the cases meet, or out "
+                    "of the enclosing foreach",
+                    step=current,
+                    location=ctx.step_location(current),
+                )
+            # The whole block up to its join belongs to the case.
+            block = _block_steps(graph, current)
+            steps += block
+            seen += block[1:]
+            current = step.matching_join
+            step = graph[current]
+        elif step.type == "split-switch":
+            inner = {c: _case_end(ctx, step, c, list(seen), nested) for c in step.out_funcs}
+            steps.append(current)
+            for _, _, inner_steps in inner.values():
+                steps += [s for s in inner_steps if s not in steps]
+            children = {child for _, child, _ in inner.values()}
+            lasts = {c: last for c, (last, _, _) in inner.items()}
+            child = children.pop() if len(children) == 1 else None
+            if child is not None and set(graph[child].in_funcs) == set(_last_steps(lasts)):
+                current = child  # the nested switch meets inside this case
+                continue
+            # The nested switch's cases end where this switch's cases meet.
+            cases = SwitchCases(child or "", lasts, {c: v[2] for c, v in inner.items()})
+            nested.append((current, cases))
+            return (current, lasts), child, steps
+        else:
+            steps.append(current)
+        if step.type not in ("linear", "join") or len(step.out_funcs) != 1:
+            raise CompileError(
+                f"case step {current!r} of the conditional step {node.name!r} is a "
+                f"{step.type} step; each case must be a chain of linear steps, foreaches, "
+                "static splits and switches",
+                hint="move the step after the step where the cases meet",
+                step=current,
+                location=ctx.step_location(current),
+            )
+        child = step.out_funcs[0]
+        if child in seen:
+            current = child
+            continue
+        if len(graph[child].in_funcs) > 1:
+            return current, child, steps
+        current = child
+
+
+def _block_steps(graph, split: str) -> list:
+    """A foreach or static split and every step up to its join (the join included)."""
+    join = graph[split].matching_join
+    steps, pending = [], [split]
+    while pending:
+        step = pending.pop(0)
+        if step in steps:
+            continue
+        steps.append(step)
+        if step != join:
+            pending.extend(graph[step].out_funcs)
+    return steps
 
 
 def check_kubernetes_options(ctx: FlowContext, step: str, attributes: dict) -> None:

@@ -1,0 +1,156 @@
+"""Issue 17: a foreach or static split inside a switch case, a switch inside a foreach body
+and a static split inside a foreach body, each run end to end with `--target local` and
+compared with a local Metaflow run: artifacts, foreach stacks and the tasks each task read."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+from test_e2e_local import LocalAirflow, artifacts
+
+pytestmark = pytest.mark.e2e
+
+LINEAGE = ROOT / "tests" / "metaflow_lineage_probe.py"
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory):
+    return LocalAirflow(tmp_path_factory.mktemp("airflow-shapes"))
+
+
+def lineage(deployed, run: dict, namespace: str) -> dict:
+    """step → sorted [foreach stack, sorted parents as (step, foreach stack)] of one run."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(LINEAGE),
+            namespace,
+            deployed.flow_name,
+            run["pathspec"].split("/")[1],
+        ],
+        cwd=deployed.flow_dir,
+        env=deployed.airflow.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)
+
+
+def run_and_compare(deployed, conf: dict, local_args: tuple = ()) -> dict:
+    """Run the DAG with conf, run the flow locally with the same parameters, compare both."""
+    code, log, _ = deployed.dags_test(conf)
+    assert code == 0, log[-5000:]
+    assert "Traceback" not in log, log[-5000:]
+    in_airflow = deployed.probe()
+    assert in_airflow["successful"], in_airflow
+    local = deployed.probe(run_id=deployed.local_run(*local_args), namespace="-")
+    assert artifacts(in_airflow) == artifacts(local)
+    assert lineage(deployed, in_airflow, f"production:{deployed.token}") == lineage(
+        deployed, local, "-"
+    )
+    return in_airflow
+
+
+def test_switch_case_holding_a_foreach_or_a_split(airflow):
+    deployed = airflow.deploy("switch_foreach_flow.py")
+    source = deployed.dag_file.read_text()
+    assert "start_choice = BranchPythonOperator(" in source
+    # The merge reads the join of the fan-out case, the pair join or the linear case.
+    assert "{'fan': 'gather', 'pair': 'pair_join', 'plain': 'plain'}" in source
+    every_case = {"fan", "square", "gather", "pair", "left", "right", "pair_join", "plain"}
+    for mode, width, ran, result in (
+        ("fan", 4, {"fan", "square", "gather"}, [0, 1, 4, 9]),
+        ("pair", 2, {"pair", "left", "right", "pair_join"}, ["left", "right"]),
+        ("plain", 2, {"plain"}, "plain"),
+    ):
+        run = run_and_compare(
+            deployed, {"mode": mode, "width": width}, ("--mode", mode, "--width", str(width))
+        )
+        assert set(run["steps"]) & every_case == ran
+        assert run["steps"]["merge"][0]["artifacts"]["final"] == repr(repr(result))
+        if mode == "fan":
+            assert [t["stack"] for t in run["steps"]["square"]] == [[i] for i in range(width)]
+
+
+def test_switch_inside_a_foreach_chooses_per_split(airflow):
+    deployed = airflow.deploy("foreach_switch_flow.py")
+    source = deployed.dag_file.read_text()
+    assert "BranchPythonOperator" not in source
+    assert 'pre_execute=run_if_chosen("per_number", "even")' in source
+    for width in (5, 2):
+        run = run_and_compare(deployed, {"width": width}, ("--width", str(width)))
+        evens = [i for i in range(width) if i % 2 == 0]
+        odds = [i for i in range(width) if i % 2]
+        assert [t["stack"] for t in run["steps"]["even_again"]] == [[i] for i in evens]
+        assert [t["stack"] for t in run["steps"]["odd"]] == [[i] for i in odds]
+        assert [t["stack"] for t in run["steps"]["merge"]] == [[i] for i in range(width)]
+        labels = [f"{i} IS EVEN (TWICE)" if i % 2 == 0 else f"{i} IS ODD" for i in range(width)]
+        assert run["steps"]["join"][0]["artifacts"]["labels"] == repr(labels)
+
+
+@pytest.mark.parametrize("width", [1, 4])
+def test_static_split_inside_a_foreach_body(airflow, width):
+    deployed = airflow.deploy("foreach_split_flow.py")
+    run = run_and_compare(deployed, {"width": width}, ("--width", str(width)))
+    words = [chr(ord("a") + i) * (i + 1) for i in range(width)]
+    parts = [sorted([str(len(w)), w + "!", w.upper()]) for w in words]
+    assert run["steps"]["join"][0]["artifacts"]["all"] == repr(parts)
+    assert [t["stack"] for t in run["steps"]["combine"]] == [[i] for i in range(width)]
+
+
+def test_switch_holding_a_split_inside_a_nested_foreach(airflow):
+    deployed = airflow.deploy("nested_shapes_flow.py")
+    source = deployed.dag_file.read_text()
+    assert 'pre_execute=run_if_chosen("per_item", "even_split")' in source
+    for sizes in ("2,3", "1,1,2"):
+        run = run_and_compare(deployed, {"sizes": sizes}, ("--sizes", sizes))
+        groups = [int(size) for size in sizes.split(",")]
+        pairs = [[g, i] for g, size in enumerate(groups) for i in range(size)]
+        assert [t["stack"] for t in run["steps"]["merge_item"]] == pairs
+        expected = [
+            [
+                f"a{g * 10 + i}+b{g * 10 + i}" if (g * 10 + i) % 2 == 0 else f"odd{g * 10 + i}"
+                for i in range(size)
+            ]
+            for g, size in enumerate(groups)
+        ]
+        assert run["steps"]["join_groups"][0]["artifacts"]["all"] == repr(expected)
+
+
+def test_switch_whose_cases_meet_in_the_foreach_join(airflow):
+    # The shape of Metaflow's own switch_in_foreach test graph.
+    deployed = airflow.deploy("foreach_switch_join_flow.py")
+    for kinds, results in (
+        ("a,b,a,c", ["A(200)", "B(201)", "A(600)", "C(3)"]),
+        ("c,c", ["C(0)", "C(1)"]),
+    ):
+        run = run_and_compare(deployed, {"kinds": kinds}, ("--kinds", kinds))
+        assert run["steps"]["join"][0]["artifacts"]["results"] == repr(results)
+
+
+def test_switch_in_a_branch_meets_in_the_split_join(airflow):
+    # The shape of Metaflow's own switch_in_branch test graph.
+    deployed = airflow.deploy("switch_in_branch_flow.py")
+    for condition, final in (("case1", ["from_a_c", "from_b"]), ("case2", ["from_a_d", "from_b"])):
+        run = run_and_compare(deployed, {"condition": condition}, ("--condition", condition))
+        assert run["steps"]["join"][0]["artifacts"]["final_data"] == repr(final)
+
+
+def test_nested_switches_meeting_inside_the_case_and_at_the_outer_merge(airflow):
+    # Metaflow's own nested_switch test graph has the second form: the nested switch's cases
+    # end where the outer cases meet.
+    deployed = airflow.deploy("nested_switch_flow.py")
+    for outer, first, second, final in (
+        ("deep", "x", "q", "x/q"),
+        ("deep", "y", "p", "y/p"),
+        ("flat", "x", "p", "flat"),
+    ):
+        args = ("--outer", outer, "--first", first, "--second", second)
+        run = run_and_compare(deployed, {"outer": outer, "first": first, "second": second}, args)
+        assert run["steps"]["merge"][0]["artifacts"]["final"] == repr(final)
