@@ -388,3 +388,41 @@ def test_a_fifo_named_py_in_the_dag_folder_does_not_hang_the_dag_id_scan(tmp_pat
     assert result.proc.returncode == 0, result.proc.stderr
     assert result.dag_path.read_text() != OLD_DAG
     assert sorted(listing(dags)) == sorted(before)
+
+
+# ---------------------------------------------------------------------------------------------
+# 13.8: a Config that a task would not read back as the same value
+
+
+def test_config_whose_parser_cannot_read_its_json_back_is_rejected(tmp_path):
+    """Tasks get a Config as JSON text and run it through its parser again: a parser of
+    `key=value` lines would turn {"a": "1"} into something else, so it is an error now rather
+    than a different config in the tasks."""
+    prelude = (
+        PRELUDE + "\n\ndef kv_parser(text):\n"
+        "    return dict(line.split('=', 1) for line in text.splitlines() if line)\n\n\n"
+    )
+    text = linear_flow(
+        "KvConfigFlow",
+        params=("kv = Config('kv', default_value='a=1', parser=kv_parser)",),
+        prelude=prelude,
+    )
+    expect_user_error(
+        tmp_path,
+        "kv_config_flow",
+        text,
+        message="config 'kv' would not reach the tasks as it is: they read it back from its JSON "
+        "text through its parser",
+        at_class=True,
+    )
+
+
+def test_config_with_default_value_compiles_and_is_no_airflow_param(tmp_path):
+    text = linear_flow(
+        "DictConfigFlow",
+        params=("cfg = Config('cfg', default_value={'a': 1})",),
+        prelude=PRELUDE,
+    )
+    source = expect_compiles(tmp_path, "dict_config_flow", text)
+    assert "params={}" in source
+    assert '"METAFLOW_FLOW_CONFIG_VALUE": \'{"cfg":{"a":1}}\'' in source

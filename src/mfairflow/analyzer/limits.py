@@ -18,7 +18,6 @@ MAX_SECONDS = 2**31 - 1
 accepts; far inside a timedelta, and inside the dates Airflow computes from a run's start."""
 MAX_COUNT = 2**31 - 1
 """The largest count (max_active_tasks...): Airflow stores them in 32-bit integer columns."""
-MAX_INT64 = 2**63 - 1
 
 
 def number(value) -> Optional[float]:
@@ -58,24 +57,3 @@ def duration_seconds(
             location=location,
         )
     return seconds
-
-
-def count(
-    value,
-    what: str,
-    *,
-    low: int,
-    high: int,
-    hint: str,
-    step: Optional[str] = None,
-    location: Optional[str] = None,
-) -> int:
-    """A whole number from ``low`` to ``high``."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise CompileError(
-            f"{what} must be a whole number from {low} to {high}, not {value!r}",
-            hint=hint,
-            step=step,
-            location=location,
-        )
-    return value
