@@ -120,8 +120,10 @@ def render_dag(spec: DagSpec, template_dir: Sequence[str] = (), template=None) -
     try:
         template = template or load_dag_template(template_dir)
         text = template.render(dag=spec)
-    except (CompileError, jinja2.TemplateError) as exc:
-        raise (exc if isinstance(exc, CompileError) else _template_error(exc)) from None
+    except CompileError:
+        raise
+    except jinja2.TemplateError as exc:
+        raise _template_error(exc) from None
     except RecursionError:
         raise CompileError(
             "template error: a template extends itself",
