@@ -546,6 +546,8 @@ CONFIG_ERRORS = {
     "labels_list": ("pool: p\nlabels: [a, b]\n", "labels", 2),
     "tags_not_list": ("tags: acme-ml\n", "tags", 1),
     "retries_negative": ("pool: p\nretries: -1\n", "retries", 2),
+    # Metaflow allows at most 4 retries (@retry(times=4)); a 7th attempt fails in the task.
+    "retries_more_than_metaflow": ("pool: p\nretries: 99\n", "retries", 2),
     "empty_image": ("pool: p\n\nimage: ''\n", "image", 3),
     "tolerations_not_maps": ("tolerations:\n  - dedicated\n", "tolerations", 1),
     "callback_not_import_path": (
@@ -644,6 +646,9 @@ WRONG_TYPES = [
     ("template_dir: 3\n", "template_dir", 1),
     ("on_failure_callback: [a.b]\n", "on_failure_callback", 1),
     ("pool: p\n7: x\n", "7", 2),
+    # issue 13.9: a toleration_seconds that is not a whole number was a traceback (int("soon"))
+    ("pool: p\ntolerations:\n  - {key: a, toleration_seconds: soon}\n", "toleration_seconds", 2),
+    ("tolerations: [{key: a, tolerationSeconds: 1.5}]\n", "toleration_seconds", 1),
 ]
 
 
@@ -1112,6 +1117,31 @@ def test_template_error_in_an_override_is_exit_2_with_the_file_untouched(tmp_pat
     assert "error: template error" in compiled.proc.stderr
     assert "no_such_field" in compiled.proc.stderr
     assert "hint: " in compiled.proc.stderr and "Traceback" not in compiled.proc.stderr
+    assert existing.read_text() == "# previous\n"
+
+
+def test_template_that_raises_a_type_error_is_a_template_error_with_its_line(tmp_path):
+    """Issue 13.9: an exception other than Jinja's own (a TypeError in an expression) was a
+    traceback; it is a template error naming the template's file:line."""
+    folder = tmp_path / "typed"
+    folder.mkdir()
+    (folder / "dag.py.jinja").write_text(
+        '{% extends "mfairflow/dag.py.jinja" %}\n'
+        "{% block header %}\n# fine\n# {{ dag.dag_id + 1 }}\n{% endblock %}\n"
+    )
+    (tmp_path / "dags").mkdir()
+    existing = tmp_path / "dags" / "plain_flow_dag.py"
+    existing.write_text("# previous\n")
+    compiled = compile_flow(
+        "plain_flow.py", tmp_path, "--template-dir", str(folder), flow_text=PLAIN_FLOW
+    )
+    stderr = compiled.proc.stderr
+    assert compiled.proc.returncode == 2, error_text(compiled.proc)
+    assert "Traceback" not in stderr, stderr
+    error = next(line for line in stderr.splitlines() if line.startswith("error: "))
+    assert error.startswith("error: template error: TypeError: "), error
+    assert error.endswith(f"({folder / 'dag.py.jinja'}:4)"), error
+    assert "\nhint: " in stderr
     assert existing.read_text() == "# previous\n"
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 from .errors import CompileError
-from .kube_syntax import DNS_SUBDOMAIN, LABEL_VALUE, valid_key
+from .kube_syntax import DNS_SUBDOMAIN, LABEL_VALUE, toleration_seconds, valid_key
 
 CONFIG_NAME = "mfairflow.yaml"
 _CALLABLE_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$", re.ASCII)
@@ -212,5 +212,16 @@ def _check(key: str, value, where: str, path: Path):
     if kind == "map_list":
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise wrong("a list of mappings")
+        for item in value:
+            seconds = item.get("toleration_seconds", item.get("tolerationSeconds"))
+            try:
+                toleration_seconds(seconds)
+            except ValueError:
+                raise CompileError(
+                    f"toleration_seconds {seconds!r} in the organization config is not a whole "
+                    "number of seconds",
+                    hint="write toleration_seconds: 300, for example",
+                    location=where,
+                ) from None
         return tuple(value)
     raise AssertionError(kind)  # pragma: no cover

@@ -190,6 +190,8 @@ def render_dag(spec: DagSpec, template_dir: Sequence[str] = (), template=None) -
     try:
         template = template or load_dag_template(template_dir)
         text = template.render(dag=spec)
+    except CompileError:
+        raise
     except jinja2.TemplateError as exc:
         raise _template_error(exc) from None
     except RecursionError:
@@ -198,6 +200,8 @@ def render_dag(spec: DagSpec, template_dir: Sequence[str] = (), template=None) -
             hint='an override of dag.py.jinja must {% extends "mfairflow/dag.py.jinja" %} '
             "(the packaged file), not its own name",
         ) from None
+    except Exception as exc:  # a template's own expression failed: {{ 1 + "a" }}, a bad filter
+        raise _template_error(exc) from None
     source = format_source(text)
     try:
         compile(source, spec.dag_id + ".py", "exec")
@@ -207,9 +211,29 @@ def render_dag(spec: DagSpec, template_dir: Sequence[str] = (), template=None) -
 
 
 def _template_error(exc: Exception) -> CompileError:
+    """A template that fails to load or render, with the template's ``file:line``.
+
+    Jinja reports syntax errors with their file and line; for errors raised while rendering
+    (an undefined name, a TypeError in an expression), Jinja rewrites the traceback so that its
+    frames are the templates' lines: the innermost template frame is where it failed.
+    """
+    import jinja2
+
+    location = None
+    if isinstance(exc, jinja2.TemplateSyntaxError) and exc.lineno:
+        location = f"{exc.filename or exc.name}:{exc.lineno}"
+    else:
+        frame = exc.__traceback__
+        while frame is not None:
+            filename = frame.tb_frame.f_code.co_filename
+            if filename.endswith(".jinja") or filename.endswith(".j2"):
+                location = f"{filename}:{frame.tb_lineno}"
+            frame = frame.tb_next
+    message = str(exc) if isinstance(exc, jinja2.TemplateError) else f"{type(exc).__name__}: {exc}"
     return CompileError(
-        f"template error: {exc}",
+        f"template error: {message}",
         hint="fix the template (an organization override, if --template-dir is used)",
+        location=location,
     )
 
 
@@ -308,10 +332,16 @@ def dag_id_clash(dag_file: str, dag_id: str) -> Optional[str]:
     target = Path(dag_file).resolve()
     pattern = re.compile(r"^DAG_ID = (.+)$", re.M)
     for path in sorted(target.parent.glob("*.py")):
-        if path.resolve() == target:
+        try:
+            if path.resolve() == target:
+                continue
+        except (OSError, RuntimeError):  # a symlink loop
+            continue
+        handle = _open_regular(path)
+        if handle is None:  # a FIFO, a device, a folder, a dangling link: not a DAG file
             continue
         try:
-            with open(path, encoding="utf-8", errors="replace") as handle:
+            with handle:
                 head = handle.read(20000)
                 if head.startswith("# Deployed on ") and "\nCONFIG = {" in head:
                     match = _METAFLOW_DAG_ID.search(head + handle.read())
@@ -329,6 +359,32 @@ def dag_id_clash(dag_file: str, dag_id: str) -> Optional[str]:
         except (ValueError, SyntaxError):
             continue
     return None
+
+
+def _open_regular(path: Path):
+    """A text handle on ``path`` if it is a regular file, else None; never blocks.
+
+    Opening a FIFO for reading waits for a writer, forever: the file is checked with stat
+    first, and opened with O_NONBLOCK and checked again (it could have been swapped between).
+    """
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, encoding="utf-8", errors="replace")
+    except OSError:
+        os.close(fd)
+        return None
 
 
 def write_atomically(path: str, content: str) -> None:

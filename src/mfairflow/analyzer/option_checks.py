@@ -8,6 +8,7 @@ from ..errors import CompileError
 from ..options import CreateOptions
 from ..org_config import OrgConfig
 from .context import FlowContext
+from .limits import MAX_COUNT, MAX_SECONDS
 
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _TAG_MAX = 100
@@ -20,10 +21,21 @@ def check_options(options: CreateOptions) -> None:
             f"--max-workers {options.max_workers} must be at least 1",
             hint="pass --max-workers 1 or more (default 100)",
         )
+    if options.max_workers > MAX_COUNT:
+        raise CompileError(
+            f"--max-workers {options.max_workers} is more than Airflow can store ({MAX_COUNT})",
+            hint="pass a smaller --max-workers (default 100)",
+        )
     if options.workflow_timeout is not None and options.workflow_timeout < 1:
         raise CompileError(
             f"--workflow-timeout {options.workflow_timeout} must be a positive number of seconds",
             hint="pass --workflow-timeout 3600, for example",
+        )
+    if options.workflow_timeout is not None and options.workflow_timeout > MAX_SECONDS:
+        raise CompileError(
+            f"--workflow-timeout {options.workflow_timeout} is longer than {MAX_SECONDS} seconds "
+            "(about 68 years), more than Airflow can add to a run's start",
+            hint="pass a shorter --workflow-timeout, or none for no limit",
         )
     for tag in options.tags:
         if not tag or len(tag) > _TAG_MAX:
@@ -45,7 +57,16 @@ def check_options(options: CreateOptions) -> None:
 
 
 def check_org(org: OrgConfig) -> None:
-    """Reject organization-config env values and tags no pod or Airflow can hold."""
+    """Reject organization-config env values, tags and retries no pod or Airflow can hold."""
+    from metaflow.metaflow_config import MAX_ATTEMPTS
+
+    if org.retries is not None and org.retries > MAX_ATTEMPTS - 2:
+        raise CompileError(
+            f"retries: {org.retries} in the organization config is more than Metaflow allows "
+            f"({MAX_ATTEMPTS - 2}, as for @retry(times=...))",
+            hint=f"set retries to at most {MAX_ATTEMPTS - 2}",
+            location=org.where("retries"),
+        )
     for key, value in org.env:
         if "\0" in value:
             raise CompileError(

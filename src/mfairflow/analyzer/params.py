@@ -20,8 +20,11 @@ def analyze_params(ctx: FlowContext) -> tuple[ParamSpec, ...]:
 
     specs: list[ParamSpec] = []
     seen: set[str] = set()
+    env_vars: dict[str, str] = {}
     location = ctx.flow_location()
     for param in _in_declaration_order(ctx.flow):
+        if getattr(param, "IS_CONFIG_PARAMETER", False):
+            continue  # a Config is resolved now and reaches every task (runtime.config_env)
         name = param.name
         if not _VALID_NAME.fullmatch(name):
             raise CompileError(
@@ -36,6 +39,16 @@ def analyze_params(ctx: FlowContext) -> tuple[ParamSpec, ...]:
                 location=location,
             )
         seen.add(name.lower())
+        env_var = "METAFLOW_INIT_" + name.upper().replace("-", "_")
+        if env_var in env_vars:
+            raise CompileError(
+                f"parameters {env_vars[env_var]!r} and {name!r} would share the environment "
+                f"variable {env_var}, so the value of one would never reach the flow",
+                hint="rename one of the two parameters (Metaflow reads '-' as '_' and ignores "
+                "case)",
+                location=location,
+            )
+        env_vars[env_var] = name
         if "default" not in param.kwargs:
             raise CompileError(
                 f"parameter {name!r} has no default value; Airflow needs one for scheduled " "runs",
@@ -54,16 +67,44 @@ def analyze_params(ctx: FlowContext) -> tuple[ParamSpec, ...]:
             ) from None
         schema_type, value = _airflow_type(name, param.kwargs.get("type"), default, location)
         help_text = param.kwargs.get("help")
+        _reject_nul(name, value, location)
+        if help_text and "\0" in str(help_text):
+            raise CompileError(
+                f"the help text of parameter {name!r} contains a NUL character",
+                hint="remove the NUL character from the help text",
+                location=location,
+            )
         specs.append(
             ParamSpec(
                 name=name,
                 default=value,
                 type=schema_type,
                 description=str(help_text) if help_text else None,
-                env_var="METAFLOW_INIT_" + name.upper().replace("-", "_"),
+                env_var=env_var,
             )
         )
     return tuple(specs)
+
+
+def _reject_nul(name: str, value, location: str) -> None:
+    """A NUL character cannot reach the flow: the start step gets the value in its environment."""
+
+    def holds_nul(item) -> bool:
+        if isinstance(item, str):
+            return "\0" in item
+        if isinstance(item, JsonObject):
+            return any(holds_nul(k) or holds_nul(v) for k, v in item)
+        if isinstance(item, tuple):
+            return any(holds_nul(v) for v in item)
+        return False
+
+    if holds_nul(value):
+        raise CompileError(
+            f"the default of parameter {name!r} contains a NUL character, which no process "
+            "environment can hold",
+            hint="remove the NUL character from the default",
+            location=location,
+        )
 
 
 def _reject_files(param, location: str) -> None:

@@ -8,7 +8,7 @@ from typing import Optional
 
 from ..errors import CompileError
 from ..escaping import airflow_literal, for_field
-from ..kube_syntax import DNS_LABEL, DNS_SUBDOMAIN, LABEL_VALUE, valid_key
+from ..kube_syntax import DNS_LABEL, DNS_SUBDOMAIN, LABEL_VALUE, toleration_seconds, valid_key
 from ..model import JsonObject, PodDefaults, PodSpec, Toleration
 from ..org_config import OrgConfig
 from .context import FlowContext
@@ -301,7 +301,11 @@ def _quantity(value, what: str, where: dict) -> str:
             + (" (megabytes)" if what != "cpu" else ""),
             **where,
         )
-    return str(int(number)) if number.is_integer() else repr(number)
+    if number.is_integer():
+        return str(int(number))
+    from decimal import Decimal
+
+    return format(Decimal(repr(number)), "f")  # Kubernetes quantities: no "1e-07M"
 
 
 def _gpu(value, where: dict) -> Optional[int]:
@@ -476,14 +480,22 @@ def _tolerations(value, where: dict) -> tuple[Toleration, ...]:
             )
         fields = {_TOLERATION_KEYS[k]: v for k, v in item.items()}
         _check_toleration(fields, item, where)
-        seconds = fields.get("toleration_seconds")
+        try:
+            seconds = toleration_seconds(fields.get("toleration_seconds"))
+        except ValueError:
+            raise CompileError(
+                f"@kubernetes(tolerations=...) has a toleration_seconds that is not a whole "
+                f"number of seconds in {item!r}",
+                hint="pass toleration_seconds as a whole number, e.g. 300",
+                **where,
+            ) from None
         result.append(
             Toleration(
                 key=_opt_str(fields.get("key")),
                 operator=_opt_str(fields.get("operator")),
                 value=_opt_str(fields.get("value")),
                 effect=_opt_str(fields.get("effect")),
-                toleration_seconds=int(seconds) if seconds is not None else None,
+                toleration_seconds=seconds,
             )
         )
     return tuple(result)

@@ -133,7 +133,14 @@ def split_env(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple, tuple]:
 
 
 def config_env(ctx: FlowContext) -> tuple[tuple[str, str], ...]:
-    """The flow's Config values, resolved now, for every task (visible in the DAG's diff)."""
+    """The flow's Config values, resolved now, for every task (visible in the DAG's diff).
+
+    Whatever gave the value (``--config``, ``--config-value``, a ``default=`` file, a
+    ``default_value=`` dict, JSON text or function, ``parser=``), each task reads it back from
+    METAFLOW_FLOW_CONFIG_VALUE as Metaflow reads ``--config-value``: through the config's parser
+    if it has one, as text if it is ``plain``, else as JSON. A value that does not read back as
+    itself that way is an error here rather than a different config in the tasks.
+    """
     import json
 
     try:
@@ -144,8 +151,61 @@ def config_env(ctx: FlowContext) -> tuple[tuple[str, str], ...]:
     values = {name: value for name, (value, _) in configs.items() if value is not None}
     if not values:
         return ()
+    parsers = {
+        param.name: param.parser
+        for _, param in ctx.flow._get_parameters()
+        if getattr(param, "IS_CONFIG_PARAMETER", False)
+    }
+    for name, value in values.items():
+        _check_config_reads_back(ctx, name, value, configs[name][1], parsers.get(name))
     text = json.dumps(values, separators=(",", ":"))  # the config's own key order
     return (("METAFLOW_FLOW_CONFIG_VALUE", airflow_literal(text)),)
+
+
+def _check_config_reads_back(ctx: FlowContext, name: str, value, plain: bool, parser) -> None:
+    """Reject a Config value that a task would not read back as the same value."""
+    import json
+
+    from ..errors import CompileError
+
+    where = {"location": ctx.flow_location()}
+    try:
+        text = value if isinstance(value, str) else json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise CompileError(
+            f"config {name!r} has a value that is not JSON ({exc}), so it cannot reach the tasks",
+            hint="make the config (or its parser's result) JSON data: dicts, lists, strings, "
+            "numbers, booleans",
+            **where,
+        ) from None
+    if "\0" in text:
+        raise CompileError(
+            f"config {name!r} contains a NUL character, which no process environment can hold",
+            hint="remove the NUL character from the config",
+            **where,
+        )
+    try:
+        if parser:
+            from metaflow.user_configs.config_options import ConfigInput
+
+            read_back = ConfigInput._call_parser(parser, text, plain)
+        else:
+            read_back = text if plain else json.loads(text)
+    except Exception as exc:  # the user's parser, on the JSON text the tasks will get
+        read_back = exc
+    if read_back != value:
+        raise CompileError(
+            f"config {name!r} would not reach the tasks as it is: they read it back from its "
+            "JSON text"
+            + (" through its parser" if parser else "")
+            + f", which gives {read_back!r} instead",
+            hint=(
+                "let the parser also read JSON (e.g. try json.loads first)"
+                if parser
+                else "make a plain config a string"
+            ),
+            **where,
+        )
 
 
 def bootstrap_commands(ctx: FlowContext, deployment: Deployment) -> tuple[str, ...]:

@@ -19,6 +19,9 @@ _FIELDS = (
     ("month", 1, 12, _MONTHS),
     ("day of week", 0, 7, _DAYS),
 )
+# croniter (Airflow's cron parser on 2.x and 3.x) splits fields on ASCII whitespace only, while
+# str.split() also splits on Unicode spaces such as the no-break space.
+_ASCII_SPACE = " \t\n\r\f\v"
 _ITEM = re.compile(r"^(?P<range>\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/(?P<step>[0-9]+))?$")
 
 
@@ -38,11 +41,15 @@ def analyze_schedule(ctx: FlowContext) -> Optional[str]:
         )
     cron = attrs.get("cron")
     if cron:
-        cron = str(cron).strip()
-        fields = cron.split()
+        cron = str(cron).strip(_ASCII_SPACE)
+        fields = re.split(f"[{_ASCII_SPACE}]+", cron)
         problem = None
         if cron not in _PRESETS:
             problem = _cron_problem(fields)
+        if not problem and not cron.isascii():
+            problem = "it holds characters other than ASCII letters, digits, spaces and */,-"
+        if not problem and cron not in _PRESETS:
+            problem = _never_due(fields)
         if problem:
             raise CompileError(
                 f"@schedule(cron={cron!r}) is not a valid five-field cron expression ({problem})",
@@ -58,6 +65,48 @@ def analyze_schedule(ctx: FlowContext) -> Optional[str]:
     if attrs.get("daily"):
         return "@daily"
     return None
+
+
+_DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _values(text: str, low: int, high: int, names) -> set[int]:
+    """The values one checked cron field selects."""
+    chosen: set[int] = set()
+    for item in text.split(","):
+        match = _ITEM.match(item)
+        step = int(match.group("step") or 1)
+        if match.group("range") == "*":
+            first, last = low, high
+        else:
+            bounds = [
+                (
+                    names.index(v.upper()) + (low if names is _MONTHS else 0)
+                    if v.upper() in names
+                    else int(v)
+                )
+                for v in match.group("range").split("-")
+            ]
+            first, last = bounds[0], bounds[-1]
+            if match.group("step") is not None and len(bounds) == 1:
+                last = high
+        if first <= last:
+            chosen.update(range(first, last + 1, step))
+        else:  # croniter reads a reversed range as wrapping around
+            chosen.update(v for v in range(low, high + 1) if v >= first or v <= last)
+    return chosen
+
+
+def _never_due(fields: list[str]) -> str | None:
+    """Why a valid expression never comes due (croniter then fails when Airflow schedules it:
+    "failed to find next date"), e.g. the 31st of February, or None."""
+    if fields[2] == "*" or fields[4] != "*":  # a weekday also lets the DAG run
+        return None
+    days = _values(fields[2], 1, 31, ())
+    months = _values(fields[3], 1, 12, _MONTHS)
+    if any(day <= _DAYS_IN_MONTH[month - 1] for day in days for month in months):
+        return None
+    return "no month it names has that day"
 
 
 def _cron_problem(fields: list[str]) -> str | None:

@@ -9,6 +9,7 @@ from ..errors import CompileError
 from ..escaping import for_field, python_identifier, unique_name
 from ..model import SensorSpec
 from .context import FlowContext
+from .limits import MAX_SECONDS, duration_seconds
 
 _TASK_ID = re.compile(r"^[\w.-]{1,250}$", re.ASCII)
 _STATES = (
@@ -46,6 +47,31 @@ _KINDS = (
 _COMMON = ("mode", "timeout", "poke_interval", "exponential_backoff", "soft_fail", "pool")
 # The operator class of each sensor kind (its template_fields say what Airflow renders).
 _OPERATORS = {"s3_key": "S3KeySensor", "external_task": "ExternalTaskSensor"}
+# The kind of value each argument takes: text, a list of texts, a boolean, or text or a boolean.
+_ARG_KINDS = {
+    "bucket_key": "str_or_list",
+    "bucket_name": "str",
+    "wildcard_match": "bool",
+    "aws_conn_id": "str",
+    "verify": "str_or_bool",
+    "external_dag_id": "str",
+    "external_task_ids": "list",
+    "allowed_states": "list",
+    "failed_states": "list",
+    "check_existence": "bool",
+    "exponential_backoff": "bool",
+    "soft_fail": "bool",
+    "pool": "str",
+    "description": "str",
+    "name": "str",
+}
+_KIND_TEXT = {
+    "str": "a string",
+    "list": "a string or a list of strings",
+    "str_or_list": "a string or a list of strings",
+    "bool": "True or False",
+    "str_or_bool": "a string or True/False",
+}
 
 
 def analyze_sensors(
@@ -153,5 +179,36 @@ def _validate(kind: str, deco_name: str, attrs: dict, location: str) -> None:
         )
     for key in ("timeout", "poke_interval"):
         value = attrs.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail(f"{key} must be a number of seconds, not {value!r}", f"pass {key}=60")
+        duration_seconds(
+            value, f"@{deco_name}({key}=...)", hint=f"pass {key}=60", location=location
+        )
+    delta = attrs.get("execution_delta")
+    if delta is not None and abs(delta.total_seconds()) > MAX_SECONDS:
+        raise fail(
+            f"execution_delta {delta} is longer than {MAX_SECONDS} seconds (about 68 years)",
+            "pass a shorter execution_delta",
+        )
+    for key, kind in _ARG_KINDS.items():
+        value = attrs.get(key)
+        if value is not None and not _has_kind(value, kind):
+            raise fail(
+                f"{key} must be {_KIND_TEXT[kind]}, not {type(value).__name__}",
+                f"pass {key} as {_KIND_TEXT[kind]}",
+            )
+        if isinstance(value, str) and "\0" in value:
+            raise fail(f"{key} contains a NUL character", "remove the NUL character from the value")
+
+
+def _has_kind(value, kind: str) -> bool:
+    """Whether a sensor argument is of the kind Airflow's sensor takes (see _ARG_KINDS)."""
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "str_or_bool":
+        return isinstance(value, (str, bool))
+    if isinstance(value, str):
+        return True
+    return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from typing import Optional
+
+from .limits import duration_seconds, number
+
+
+def _where(node) -> dict:
+    """The step and ``file:line`` of its definition, for errors."""
+    source = os.path.basename(getattr(node, "source_file", None) or "")
+    line = getattr(node, "func_lineno", None)
+    location = f"{source}:{line}" if source and line else (source or None)
+    return {"step": node.name, "location": location}
 
 
 def retries(node) -> tuple[int, int]:
@@ -18,7 +29,15 @@ def retry_delay(node) -> Optional[int]:
     """Seconds between retries from @retry(minutes_between_retries), or None."""
     for deco in node.decorators:
         if deco.name == "retry":
-            return int(float(deco.attributes.get("minutes_between_retries") or 0) * 60)
+            value = deco.attributes.get("minutes_between_retries") or 0
+            minutes = number(value)
+            seconds = duration_seconds(
+                value if minutes is None else minutes * 60,
+                f"@retry(minutes_between_retries={value!r}) in seconds",
+                hint="pass minutes_between_retries as a number of minutes, e.g. 2",
+                **_where(node),
+            )
+            return int(seconds)
     return None
 
 
@@ -28,7 +47,16 @@ def timeout_seconds(node) -> Optional[int]:
 
     if not any(deco.name == "timeout" for deco in node.decorators):
         return None
-    return int(get_run_time_limit_for_task(node.decorators))
+    seconds = get_run_time_limit_for_task(node.decorators)
+    return int(
+        duration_seconds(
+            seconds,
+            "@timeout",
+            hint="use a shorter @timeout(seconds=..., minutes=..., hours=...), or remove it",
+            positive=True,
+            **_where(node),
+        )
+    )
 
 
 def deploy_time_decospecs(node) -> tuple[str, ...]:

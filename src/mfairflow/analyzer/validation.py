@@ -259,9 +259,24 @@ def check_kubernetes_options(ctx: FlowContext, step: str, attributes: dict) -> N
             )
 
 
+# Characters of a datastore root that Metaflow's bootstrap commands (written for bash -c "...")
+# cannot carry: quotes and shell expansions end or change the command, whitespace splits it.
+_ROOT_UNSAFE = set('"\\`$\0') | {chr(c) for c in range(33)} | {"\x7f"}
+
+
 def check_datastore(ctx: FlowContext, offline: bool, target: str) -> None:
-    """A deploy needs a cloud datastore, unless it is offline or runs locally."""
+    """A deploy needs a cloud datastore, unless it is offline or runs locally; its root must
+    be something the pods' shell commands can carry."""
     kind = ctx.flow_datastore.TYPE
+    root = str(ctx.flow_datastore.datastore_root or "")
+    bad = sorted({c for c in root if c in _ROOT_UNSAFE or not c.isprintable()})
+    if target == "kubernetes" and bad:
+        raise CompileError(
+            f"the datastore root {root!r} contains {', '.join(map(repr, bad))}, which Metaflow's "
+            "bootstrap commands in the pods cannot carry",
+            hint="use a datastore root of letters, digits and / . _ - : (set "
+            f"METAFLOW_DATASTORE_SYSROOT_{kind.upper()} or --datastore-root)",
+        )
     if target == "kubernetes" and not offline and kind not in SUPPORTED_DATASTORES:
         raise CompileError(
             f"datastore {kind!r} is not supported for an Airflow deploy: pods cannot read a "
