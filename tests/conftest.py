@@ -148,3 +148,45 @@ def s3_client(endpoint: str):
         aws_secret_access_key=SECRET,
         region_name="us-east-1",
     )
+
+
+# Azure Blob Storage and Google Cloud Storage: real emulators on 127.0.0.1 (tests/emulators.py),
+# started once per test session and stopped by pid at its end.
+AZURE_CONTAINER = "mfairflow-deploy"
+GCS_BUCKET = "mfairflow-deploy"
+
+
+@pytest.fixture(scope="session")
+def cloud_tokens():
+    """The local token endpoint of both clouds (Azure managed identity, Google OAuth)."""
+    from emulators import TokenEndpoint
+
+    tokens = TokenEndpoint()
+    try:
+        yield tokens
+    finally:
+        tokens.close()
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory, cloud_tokens):
+    """Azurite over HTTPS with OAuth, one container; a CloudEmulator."""
+    from emulators import start_azurite, stop
+
+    emulator = start_azurite(tmp_path_factory.mktemp("azurite"), cloud_tokens, AZURE_CONTAINER)
+    try:
+        yield emulator
+    finally:
+        stop(emulator.proc)
+
+
+@pytest.fixture(scope="session")
+def fake_gcs(tmp_path_factory, cloud_tokens):
+    """fake-gcs-server with one bucket and a local service account; a CloudEmulator."""
+    from emulators import start_fake_gcs, stop
+
+    emulator = start_fake_gcs(tmp_path_factory.mktemp("fake-gcs"), cloud_tokens, GCS_BUCKET)
+    try:
+        yield emulator
+    finally:
+        stop(emulator.proc)
