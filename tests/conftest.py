@@ -190,3 +190,42 @@ def fake_gcs(tmp_path_factory, cloud_tokens):
         yield emulator
     finally:
         stop(emulator.proc)
+
+
+def s3_emulator(endpoint: str) -> "CloudEmulator":  # noqa: F821 (emulators is imported lazily)
+    """The moto S3 server as a CloudEmulator: the same shape as Azurite and fake-gcs-server."""
+    from emulators import CloudEmulator
+
+    client = s3_client(endpoint)
+
+    def read(key: str):
+        try:
+            return client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        except client.exceptions.NoSuchKey:
+            return None
+
+    return CloudEmulator(
+        kind="s3",
+        bucket=BUCKET,
+        root=f"s3://{BUCKET}/metaflow",
+        settings={
+            "METAFLOW_DEFAULT_DATASTORE": "s3",
+            "METAFLOW_DATASTORE_SYSROOT_S3": f"s3://{BUCKET}/metaflow",
+            "METAFLOW_S3_ENDPOINT_URL": endpoint,
+        },
+        identity={
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": SECRET,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        },
+        read=read,
+    )
+
+
+@pytest.fixture(params=["s3", "azure", "gs"])
+def cloud(request):
+    """Each of the guide's three datastores in turn, as a CloudEmulator on 127.0.0.1."""
+    if request.param == "s3":
+        return s3_emulator(request.getfixturevalue("s3_endpoint"))
+    return request.getfixturevalue({"azure": "azurite", "gs": "fake_gcs"}[request.param])
