@@ -192,7 +192,7 @@ def fake_gcs(tmp_path_factory, cloud_tokens):
         stop(emulator.proc)
 
 
-def s3_emulator(endpoint: str) -> "CloudEmulator":  # noqa: F821 (emulators is imported lazily)
+def s3_emulator(endpoint: str) -> CloudEmulator:  # noqa: F821 (emulators is imported lazily)
     """The moto S3 server as a CloudEmulator: the same shape as Azurite and fake-gcs-server."""
     from emulators import CloudEmulator
 

@@ -134,7 +134,7 @@ def azure_ad_token(lifetime_s: int = 3600) -> tuple[str, int]:
 
 
 class _TokenHandler(BaseHTTPRequestHandler):
-    server: "_TokenHTTPServer"
+    server: _TokenHTTPServer
 
     def log_message(self, *args) -> None:  # quiet
         pass
@@ -272,12 +272,15 @@ def start_azurite(folder: Path, tokens: TokenEndpoint, container: str) -> CloudE
     folder.mkdir(parents=True, exist_ok=True)
     cert, key = self_signed_certificate(folder)
     port = free_port()
-    log = open(folder / "azurite.log", "wb")  # noqa: SIM115 (closed with the process)
+    log = open(folder / "azurite.log", "wb")
     proc = subprocess.Popen(
-        [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port)]
-        + ["--cert", str(cert), "--key", str(key), "--oauth", "basic"]
-        + ["--skipApiVersionCheck", "--disableTelemetry", "--inMemoryPersistence"]
-        + ["--silent"],
+        [
+            str(AZURITE),
+            *("--blobHost", "127.0.0.1", "--blobPort", str(port)),
+            *("--cert", str(cert), "--key", str(key), "--oauth", "basic"),
+            *("--skipApiVersionCheck", "--disableTelemetry", "--inMemoryPersistence"),
+            "--silent",
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=folder,
@@ -373,11 +376,14 @@ def start_fake_gcs(folder: Path, tokens: TokenEndpoint, bucket: str) -> CloudEmu
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = open(folder / "fake-gcs.log", "wb")  # noqa: SIM115 (closed with the process)
+    log = open(folder / "fake-gcs.log", "wb")
     proc = subprocess.Popen(
-        [str(fake_gcs_binary()), "-scheme", "http", "-backend", "memory"]
-        + ["-host", "127.0.0.1", "-port", str(port), "-external-url", url]
-        + ["-public-host", f"127.0.0.1:{port}", "-log-level", "error"],
+        [
+            str(fake_gcs_binary()),
+            *("-scheme", "http", "-backend", "memory"),
+            *("-host", "127.0.0.1", "-port", str(port), "-external-url", url),
+            *("-public-host", f"127.0.0.1:{port}", "-log-level", "error"),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=folder,
