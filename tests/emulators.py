@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 AZURITE = ROOT / ".node" / "node_modules" / ".bin" / "azurite-blob"
 AZURE_ACCOUNT = "devstoreaccount1"  # Azurite's built-in account
 IDENTITY_HEADER = "mfairflow-test-identity-header"
-GCP_PROJECT = "mfairflow-test"
+GCP_PROJECT = "mfairflow-emulated"
 
 
 def free_port() -> int:

@@ -168,6 +168,17 @@ def check_datastore(ctx: FlowContext, offline: bool, target: str) -> None:
     must be ones Metaflow and the pods can use, and its endpoint must answer (online)."""
     kind = ctx.flow_datastore.TYPE
     if target != "kubernetes":
+        if kind not in SUPPORTED_DATASTORES:
+            for step in ctx.graph.sorted_nodes:
+                if any(deco.name == "kubernetes" for deco in ctx.graph[step].decorators):
+                    raise CompileError(
+                        f"step {step!r} has @kubernetes, which Metaflow runs only with a cloud "
+                        f"datastore; --target local runs every step with the {kind} datastore",
+                        hint="use @resources for the step's resources (it applies on both "
+                        "targets), or deploy with --target kubernetes and a cloud datastore",
+                        step=step,
+                        location=ctx.step_location(step),
+                    )
         return
     if kind not in SUPPORTED_DATASTORES:
         if not offline:
