@@ -44,7 +44,7 @@ def kubernetes_env(ctx: FlowContext, deployment: Deployment) -> tuple[tuple[str,
 
     settings = metaflow_pod_env(ctx)
     for key, value in config_values():
-        if POD_SETTING.fullmatch(key):
+        if POD_SETTING.fullmatch(key) and value != "":  # empty: as good as unset
             settings.setdefault(key, value)
     own = {
         "METAFLOW_CODE_URL": deployment.code_package_url,
@@ -76,8 +76,8 @@ def metaflow_pod_env(ctx: FlowContext) -> dict[str, str]:
 
     Metaflow's pod builder (``Kubernetes.create_job_object``) runs here with placeholders for
     the task's own values and a client that builds the job without a cluster; the settings are
-    read back from the job. Dropped: the placeholders (the DAG sets those itself) and settings
-    at their default, which the pod computes alike (and which the image's config or a
+    read back from the job. Dropped: the placeholders (the DAG sets those itself), empty values
+    and settings at their default, which the pod computes alike (and which the image's config or a
     Kubernetes secret may then set).
     """
     from metaflow.metaflow_config_funcs import _all_configs
@@ -117,7 +117,9 @@ def metaflow_pod_env(ctx: FlowContext) -> dict[str, str]:
         mf_kubernetes.KubernetesClient = client
     env = {}
     for key, value in job._kwargs.get("environment_variables", {}).items():
-        if _PLACEHOLDER in str(value) or key in ("METAFLOW_RUN_ID", "METAFLOW_CODE_METADATA"):
+        if str(value) == "" or _PLACEHOLDER in str(value):  # empty: as good as unset
+            continue
+        if key in ("METAFLOW_RUN_ID", "METAFLOW_CODE_METADATA"):
             continue
         config = _all_configs.get(key)
         if (
