@@ -79,8 +79,12 @@ FLOWS = {
         "FanFlow",
         {"result": {"sides": [11, 12], "louds": ["ALPHA", 'IT\'S "QUOTED" {{ NOT JINJA }}']}},
     ),
+    "secrets_flow.py": ("SecretsFlow", {"summary": "db-alice:17"}),
 }
-FLOW_DIRS = {"fan_flow.py": ROOT / "tests" / "datastore_flows"}
+FLOW_DIRS = {
+    "fan_flow.py": ROOT / "tests" / "datastore_flows",
+    "secrets_flow.py": ROOT / "tests" / "datastore_flows",
+}
 # Which flows run against which datastore: S3 keeps its two, Azure and GCS run the flow with a
 # branch and a foreach (every kind of pod) to stay within the test budget.
 CASES = [
@@ -88,7 +92,34 @@ CASES = [
     ("s3", "foreach_strings_flow.py"),
     ("azure", "fan_flow.py"),
     ("gs", "fan_flow.py"),
+    ("s3", "secrets_flow.py"),
 ]
+
+
+def secrets_backend(cloud) -> tuple[dict, dict]:
+    """@secrets' default backend, AWS Secrets Manager on the moto server, holding one secret:
+    (settings at create time, the pod identity's endpoint for it)."""
+    import boto3
+
+    endpoint = cloud.settings["METAFLOW_S3_ENDPOINT_URL"]
+    client = boto3.client(
+        "secretsmanager",
+        endpoint_url=endpoint,
+        aws_access_key_id=cloud.identity["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=cloud.identity["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+    value = json.dumps({"DB_USER": "db-alice", "DB_PASSWORD": "not-a-real-pw-123"})
+    try:
+        client.create_secret(Name="mfairflow/db", SecretString=value)
+    except client.exceptions.ResourceExistsException:
+        pass
+    settings = {
+        "METAFLOW_DEFAULT_SECRETS_BACKEND_TYPE": "aws-secrets-manager",
+        "METAFLOW_AWS_SECRETS_MANAGER_DEFAULT_REGION": "us-east-1",
+    }
+    return settings, {"AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint}
+
 
 # The guide's "Accessing Results" code, as written there (flow name and token filled in).
 GUIDE_ACCESS = """\
@@ -116,11 +147,12 @@ print("ARTIFACTS " + json.dumps({{
 """
 
 
-def deploy(tmp_path: Path, cloud, flow_file: str, **kwargs):
+def deploy(tmp_path: Path, cloud, flow_file: str, extra: dict = {}, **kwargs):  # noqa: B006
     """Deploy a flow to the emulator as user alice; returns (Compiled, deploy env)."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    env = {**cloud.env, "USER": "alice", "METAFLOW_USER": "alice", "METAFLOW_HOME": str(home)}
+    env = {**cloud.env, **extra, "USER": "alice", "METAFLOW_USER": "alice"}
+    env["METAFLOW_HOME"] = str(home)
     flow = FLOW_DIRS.get(flow_file, ROOT / "tests" / "e2e_flows") / flow_file
     deployed = compile_flow(flow, tmp_path, env=env, offline=False, **kwargs)
     assert deployed.proc.returncode == 0, deployed.proc.stderr
@@ -153,7 +185,10 @@ def run_all_pods(dag, tmp_path: Path, pod_env: dict) -> dict:
 @pytest.mark.parametrize(("cloud", "flow_file"), CASES, indirect=["cloud"])
 def test_pods_fetch_the_code_package_and_run_their_steps(tmp_path, cloud, flow_file):
     flow_name, expected = FLOWS[flow_file]
-    deployed, env = deploy(tmp_path, cloud, flow_file)
+    settings, identity = secrets_backend(cloud) if flow_file == "secrets_flow.py" else ({}, {})
+    deployed, env = deploy(tmp_path, cloud, flow_file, settings)
+    for name, value in settings.items():  # the backend's settings reach the pods
+        assert f'"{name}": "{value}"' in deployed.source, name
     token = re.search(r'^PRODUCTION_TOKEN = "(.*)"$', deployed.source, re.M).group(1)
     dag = load_dag(deployed.dag_path)
     # The "image": this interpreter's bin first on PATH; no pip install (the clients are here).
@@ -166,6 +201,7 @@ def test_pods_fetch_the_code_package_and_run_their_steps(tmp_path, cloud, flow_f
         "METAFLOW_SKIP_INSTALL_DEPENDENCIES": "1",
         "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(metadata),
         **cloud.identity,
+        **identity,
     }
     outputs = run_all_pods(dag, tmp_path, pod_env)
     pods = [name for name in outputs if not name.endswith("_splits")]
@@ -180,7 +216,7 @@ def test_pods_fetch_the_code_package_and_run_their_steps(tmp_path, cloud, flow_f
     )
     proc = subprocess.run(
         [sys.executable, "-c", code],
-        env={**os.environ, **env, "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(metadata)},
+        env={**os.environ, **env, **identity, "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(metadata)},
         capture_output=True,
         text=True,
         cwd=tmp_path,
