@@ -325,3 +325,25 @@ def test_local_target_rejects_kubernetes_steps_without_a_cloud_datastore(tmp_pat
         "@resources",
         args=("--target", "local"),
     )
+
+
+SECRETS_FLOW = ROOT / "tests" / "datastore_flows" / "secrets_flow.py"
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({}, "names no secrets backend, and METAFLOW_DEFAULT_SECRETS_BACKEND_TYPE is not set"),
+        (
+            {"METAFLOW_DEFAULT_SECRETS_BACKEND_TYPE": "vault-of-mine"},
+            "uses the secrets backend 'vault-of-mine', which Metaflow does not know",
+        ),
+    ],
+    ids=["no-backend", "unknown-backend"],
+)
+def test_secrets_a_pod_cannot_fetch_are_rejected(tmp_path, env, fragment):
+    result = create(tmp_path, env, offline=True, flow=SECRETS_FLOW)
+    assert result.proc.returncode == 2, result.proc.stderr
+    assert fragment in result.proc.stderr
+    assert "Traceback" not in result.proc.stderr
+    assert not result.dag_path.exists()
