@@ -25,7 +25,7 @@ FLOW_NAME = "MyAirflowFlow"
 FLOW_FILE = "my_flow.py"
 PRODUCTION_TOKEN = "myairflowflow-0-fiqs"
 DATASTORE_ROOT = "s3://mfairflow-test/metaflow"
-CODE_PACKAGE_URL = "s3://mfairflow-test/metaflow/MyAirflowFlow/data/82/827c9de66ccc40b5b0c42b1fbf370a4c56c9faf9"
+CODE_PACKAGE_URL = "s3://mfairflow-test/metaflow/MyAirflowFlow/data/2d/2d410cf4fb52f22456443d87d41ee50060d6e6b2"
 
 # Fetch and unpack the code package in the pod before Metaflow runs.
 SETUP = [
@@ -37,8 +37,8 @@ SETUP = [
     "mkdir metaflow",
     "cd metaflow",
     "mkdir .metaflow",
-    'i=0; while [ $i -le 5 ]; do mflog \'Downloading code package...\'; python -c \'import boto3, os; ep=os.getenv("METAFLOW_S3_ENDPOINT_URL"); boto3.client("s3", **({"endpoint_url":ep} if ep else {})).download_file("mfairflow-test", "metaflow/MyAirflowFlow/data/82/827c9de66ccc40b5b0c42b1fbf370a4c56c9faf9", "job.tar")\' && mflog \'Code package downloaded.\' && break; sleep 10; i=$((i+1)); done',
-    "if [ $i -gt 5 ]; then mflog 'Failed to download code package from s3://mfairflow-test/metaflow/MyAirflowFlow/data/82/827c9de66ccc40b5b0c42b1fbf370a4c56c9faf9 after 6 tries. Exiting...' && exit 1; fi",
+    'i=0; while [ $i -le 5 ]; do mflog \'Downloading code package...\'; python -c \'import boto3, os; ep=os.getenv("METAFLOW_S3_ENDPOINT_URL"); boto3.client("s3", **({"endpoint_url":ep} if ep else {})).download_file("mfairflow-test", "metaflow/MyAirflowFlow/data/2d/2d410cf4fb52f22456443d87d41ee50060d6e6b2", "job.tar")\' && mflog \'Code package downloaded.\' && break; sleep 10; i=$((i+1)); done',
+    "if [ $i -gt 5 ]; then mflog 'Failed to download code package from s3://mfairflow-test/metaflow/MyAirflowFlow/data/2d/2d410cf4fb52f22456443d87d41ee50060d6e6b2 after 6 tries. Exiting...' && exit 1; fi",
     "TAR_OPTIONS='--warning=no-timestamp' tar -xzf job.tar -C .",
     "export PYTHONPATH=$(pwd)/.mf_code:$(printenv PYTHONPATH)",
     "export METAFLOW_EXTRACTED_ROOT=$(pwd)",
@@ -80,22 +80,20 @@ SECRETS = []
 
 # Environment of every task (a step's own variables are added to it).
 COMMON_ENV = {
-    "METAFLOW_CODE_URL": "s3://mfairflow-test/metaflow/MyAirflowFlow/data/82/827c9de66ccc40b5b0c42b1fbf370a4c56c9faf9",
-    "METAFLOW_CODE_SHA": "827c9de66ccc40b5b0c42b1fbf370a4c56c9faf9",
+    "METAFLOW_CODE_URL": "s3://mfairflow-test/metaflow/MyAirflowFlow/data/2d/2d410cf4fb52f22456443d87d41ee50060d6e6b2",
+    "METAFLOW_CODE_SHA": "2d410cf4fb52f22456443d87d41ee50060d6e6b2",
     "METAFLOW_CODE_DS": "s3",
     "METAFLOW_USER": "tester",
     "METAFLOW_PRODUCTION_TOKEN": "myairflowflow-0-fiqs",
     "METAFLOW_DEFAULT_DATASTORE": "s3",
     "METAFLOW_DEFAULT_METADATA": "local",
-    "METAFLOW_DATASTORE_SYSROOT_S3": "s3://mfairflow-test/metaflow",
-    "METAFLOW_DATATOOLS_S3ROOT": "s3://mfairflow-test/metaflow/data",
-    "METAFLOW_CARD_S3ROOT": "s3://mfairflow-test/metaflow/mf.cards",
     "METAFLOW_KUBERNETES_WORKLOAD": "1",
     "METAFLOW_RUNTIME_ENVIRONMENT": "kubernetes",
     "PYTHONUNBUFFERED": "x",
     "MF_DATASTORE": "s3",
     "MFLOG_STDOUT": "/tmp/mflog/stdout",
     "MFLOG_STDERR": "/tmp/mflog/stderr",
+    "METAFLOW_DATASTORE_SYSROOT_S3": "s3://mfairflow-test/metaflow",
     "ACME_ENV": "production",
 }
 # ... and the part Airflow renders for each task.
