@@ -27,7 +27,8 @@ POD_SETTING = re.compile(
     r")"
 )
 
-# What a placeholder passed to Metaflow's pod builder becomes: the values of this deployment.
+# Stands in for a task's own values (run id, code package, user) when Metaflow's pod builder runs;
+# the DAG sets those itself, so whatever carries the placeholder is dropped.
 _PLACEHOLDER = "mfairflow-placeholder"
 # METAFLOW_AIRFLOW_DAG_RUN_ID is the only value that Airflow renders: exactly this template.
 DAG_RUN_ID = ("METAFLOW_AIRFLOW_DAG_RUN_ID", "{{ run_id }}")
