@@ -6,17 +6,26 @@ BIN := $(VENV)/bin
 AIRFLOW3 := apache-airflow>=3.3,<4
 AIRFLOW2 := apache-airflow==2.10.5
 PROVIDERS := 'apache-airflow-providers-cncf-kubernetes>=10.5' apache-airflow-providers-amazon apache-airflow-providers-standard
+# Azurite (the Azure Blob Storage emulator of the datastore tests), installed into the project.
+NODE_DIR := .node
+AZURITE_VERSION := 3.35.0
 EXAMPLE := examples/my_flow.py
 OUT := out
 
 .PHONY: install install-af2 demo test snapshots bench lint fuzz clean test-matrix
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(NODE_DIR)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[airflow,test]' '$(AIRFLOW3)'
+	touch $@
+
+# npm from Debian where the machine has none; Azurite into $(NODE_DIR), not globally.
+$(NODE_DIR)/.installed:
+	command -v npm >/dev/null || (apt-get update -q && apt-get install -y -q nodejs npm)
+	npm install --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
 	touch $@
 
 # Airflow 2.10 beside Airflow 3: the generated DAGs must load on both.
@@ -71,4 +80,4 @@ lint: install
 	$(BIN)/black --check src tests scripts
 
 clean:
-	rm -rf $(VENV) $(AF2_VENV) .venv-af-* $(OUT) .pytest_cache
+	rm -rf $(VENV) $(AF2_VENV) .venv-af-* $(NODE_DIR) $(OUT) .pytest_cache

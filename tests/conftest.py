@@ -148,3 +148,84 @@ def s3_client(endpoint: str):
         aws_secret_access_key=SECRET,
         region_name="us-east-1",
     )
+
+
+# Azure Blob Storage and Google Cloud Storage: real emulators on 127.0.0.1 (tests/emulators.py),
+# started once per test session and stopped by pid at its end.
+AZURE_CONTAINER = "mfairflow-deploy"
+GCS_BUCKET = "mfairflow-deploy"
+
+
+@pytest.fixture(scope="session")
+def cloud_tokens():
+    """The local token endpoint of both clouds (Azure managed identity, Google OAuth)."""
+    from emulators import TokenEndpoint
+
+    tokens = TokenEndpoint()
+    try:
+        yield tokens
+    finally:
+        tokens.close()
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory, cloud_tokens):
+    """Azurite over HTTPS with OAuth, one container; a CloudEmulator."""
+    from emulators import start_azurite, stop
+
+    emulator = start_azurite(tmp_path_factory.mktemp("azurite"), cloud_tokens, AZURE_CONTAINER)
+    try:
+        yield emulator
+    finally:
+        stop(emulator.proc)
+
+
+@pytest.fixture(scope="session")
+def fake_gcs(tmp_path_factory, cloud_tokens):
+    """fake-gcs-server with one bucket and a local service account; a CloudEmulator."""
+    from emulators import start_fake_gcs, stop
+
+    emulator = start_fake_gcs(tmp_path_factory.mktemp("fake-gcs"), cloud_tokens, GCS_BUCKET)
+    try:
+        yield emulator
+    finally:
+        stop(emulator.proc)
+
+
+def s3_emulator(endpoint: str) -> CloudEmulator:  # noqa: F821 (emulators is imported lazily)
+    """The moto S3 server as a CloudEmulator: the same shape as Azurite and fake-gcs-server."""
+    from emulators import CloudEmulator
+
+    client = s3_client(endpoint)
+
+    def read(key: str):
+        try:
+            return client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        except client.exceptions.NoSuchKey:
+            return None
+
+    return CloudEmulator(
+        kind="s3",
+        bucket=BUCKET,
+        root=f"s3://{BUCKET}/metaflow",
+        settings={
+            "METAFLOW_DEFAULT_DATASTORE": "s3",
+            "METAFLOW_DATASTORE_SYSROOT_S3": f"s3://{BUCKET}/metaflow",
+            "METAFLOW_S3_ENDPOINT_URL": endpoint,
+        },
+        identity={
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": SECRET,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        },
+        read=read,
+    )
+
+
+@pytest.fixture(params=["s3", "azure", "gs"])
+def cloud(request):
+    """Each of the guide's three datastores in turn, as a CloudEmulator on 127.0.0.1."""
+    if request.param == "s3":
+        return s3_emulator(request.getfixturevalue("s3_endpoint"))
+    return request.getfixturevalue({"azure": "azurite", "gs": "fake_gcs"}[request.param])

@@ -172,3 +172,28 @@ def test_a_flow_holding_the_provisional_address_keeps_its_own_value(tmp_path):
     assert f'"ODD": "{PROVISIONAL_SHA}"' in result.source
     sha = CODE_SHA.search(result.source).group(1)
     assert sha != PROVISIONAL_SHA and result.source.count(PROVISIONAL_SHA) == 1
+
+
+# One golden DAG per cloud datastore beside S3: an offline deploy of the guide's foreach flow.
+CLOUD_SNAPSHOT_ENV = {
+    "azure": {
+        "METAFLOW_DEFAULT_DATASTORE": "azure",
+        "METAFLOW_DATASTORE_SYSROOT_AZURE": "my-container/metaflow",
+        "METAFLOW_AZURE_STORAGE_BLOB_SERVICE_ENDPOINT": "https://myaccount.blob.core.windows.net",
+    },
+    "gs": {
+        "METAFLOW_DEFAULT_DATASTORE": "gs",
+        "METAFLOW_DATASTORE_SYSROOT_GS": "gs://my-bucket/metaflow",
+        "METAFLOW_DEFAULT_GCP_CLIENT_PROVIDER": "gcp-default",
+        "METAFLOW_GCP_SECRET_MANAGER_PREFIX": "projects/my-project/secrets/",
+    },
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CLOUD_SNAPSHOT_ENV))
+def test_cloud_datastore_dag_matches_snapshot(kind, tmp_path, snapshot):
+    env = {**SNAPSHOT_ENV, **CLOUD_SNAPSHOT_ENV[kind], "METAFLOW_DATASTORE_SYSROOT_S3": ""}
+    result = compile_flow(FLOWS / "foreach_flow.py", tmp_path, env=env)
+    assert result.proc.returncode == 0, result.proc.stderr
+    snapshot.snapshot_dir = ROOT / "snapshots" / "datastores"
+    snapshot.assert_match(portable(result.source), f"{kind}_foreach_flow_dag.py")

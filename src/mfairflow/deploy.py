@@ -10,6 +10,7 @@ from io import BytesIO
 from typing import Callable, Optional
 
 from .analyzer import FlowContext
+from .datastore_errors import datastore_errors
 from .errors import CompileError
 from .options import CreateOptions
 
@@ -105,6 +106,7 @@ def resolve_token(
     return token
 
 
+@datastore_errors
 def existing_deployment(ctx: FlowContext, dag_name: str) -> Optional[tuple[str, str]]:
     """(owner, token) of the deployment recorded in the datastore, or None."""
     backend = ctx.flow_datastore._storage_impl
@@ -120,6 +122,7 @@ def existing_deployment(ctx: FlowContext, dag_name: str) -> Optional[tuple[str, 
     return None
 
 
+@datastore_errors
 def save_deployment(ctx: FlowContext, dag_name: str, token: str) -> None:
     """Record the owner and token of a deployment next to the DAG name in the datastore."""
     payload = json.dumps({"production_token": token, "owner": ctx.username}).encode()
@@ -301,6 +304,7 @@ def _reproducible_backend():
 _BACKEND = None
 
 
+@datastore_errors
 def code_package_address(ctx: FlowContext, package, offline: bool) -> tuple[str, str]:
     """Wait for the (reproducible) package; upload it unless offline. (url, sha)
 

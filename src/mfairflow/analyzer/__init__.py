@@ -23,6 +23,7 @@ from .params import analyze_params
 from .pods import analyze_pod
 from .runtime import build_runtime, system_metadata, with_deployment
 from .schedule import analyze_schedule
+from .secrets_check import check_secrets
 from .sensors import analyze_sensors
 from .step_settings import deploy_time_decospecs, retries, retry_delay, timeout_seconds
 from .validation import (
@@ -50,6 +51,7 @@ def analyze_flow(
     check_environment(ctx)
     check_graph(ctx)
     check_datastore(ctx, options.offline, options.target)
+    check_secrets(ctx)
     check_options(options)
     check_org(org)
     graph = ctx.graph

@@ -2,18 +2,51 @@
 
 from __future__ import annotations
 
+import re
+
 from ..escaping import airflow_literal, for_field
 from ..model import KubeConnection
 from .commands import AIRFLOW_RUN_ID, is_dag_template
 from .context import FlowContext
 from .deployment import Deployment
 
+# The settings of Metaflow's configuration that a pod needs as they were at create time: the
+# datastores, the secrets backends, the cloud client providers, the data tools' and cards' roots.
+# Metaflow's own @kubernetes pods get most of them (see metaflow_pod_env); a setting of these
+# families that is set at create time reaches the pod even where Metaflow forgets it (the Azure
+# client provider, the Azure and GCS data tools roots, ...). Machine-local roots stay here, and so
+# do the data tools' client parameters and session variables, which may hold credentials.
+POD_SETTING = re.compile(
+    r"METAFLOW_(?:"
+    r"DATASTORE_SYSROOT_(?!LOCAL$|SPIN$)\w+"
+    r"|DATATOOLS_(?!LOCALROOT$|CLIENT_PARAMS$|SESSION_VARS$)\w+"
+    r"|CARD_(?!LOCALROOT$)\w+ROOT"
+    r"|(?:S3|AZURE_STORAGE|GS_STORAGE)_\w+"
+    r"|(?:DEFAULT|ENABLED)_\w+_CLIENT_PROVIDER"
+    r"|DEFAULT_SECRETS_\w+|ENABLED_SECRETS_PROVIDER"
+    r"|\w*SECRETS?_MANAGER_\w+|\w*KEY_VAULT_\w+"
+    r")"
+)
+
+# Stands in for a task's own values (run id, code package, user) when Metaflow's pod builder runs;
+# the DAG sets those itself, so whatever carries the placeholder is dropped.
+_PLACEHOLDER = "mfairflow-placeholder"
+
 
 def kubernetes_env(ctx: FlowContext, deployment: Deployment) -> tuple[tuple[str, str], ...]:
-    """The environment every pod of the DAG shares (Metaflow settings for datastore, metadata)."""
-    from metaflow import metaflow_config as cfg
+    """The environment every pod of the DAG shares: Metaflow's own pod settings, this deploy's.
 
-    env = {
+    Derived, not listed: the settings come from what Metaflow's @kubernetes gives its pods
+    (``metaflow_pod_env``) plus every setting of the families in ``POD_SETTING`` set at create
+    time, so that a setting Metaflow adds later reaches the pods too.
+    """
+    from metaflow.metaflow_config_funcs import config_values
+
+    settings = metaflow_pod_env(ctx)
+    for key, value in config_values():
+        if POD_SETTING.fullmatch(key) and value != "":  # empty: as good as unset
+            settings.setdefault(key, value)
+    own = {
         "METAFLOW_CODE_URL": deployment.code_package_url,
         "METAFLOW_CODE_SHA": deployment.code_package_sha,
         "METAFLOW_CODE_DS": ctx.flow_datastore.TYPE,
@@ -21,16 +54,6 @@ def kubernetes_env(ctx: FlowContext, deployment: Deployment) -> tuple[tuple[str,
         "METAFLOW_PRODUCTION_TOKEN": deployment.production_token,
         "METAFLOW_DEFAULT_DATASTORE": ctx.flow_datastore.TYPE,
         "METAFLOW_DEFAULT_METADATA": ctx.metadata.TYPE,
-        "METAFLOW_DATASTORE_SYSROOT_S3": cfg.DATASTORE_SYSROOT_S3,
-        "METAFLOW_DATASTORE_SYSROOT_AZURE": cfg.DATASTORE_SYSROOT_AZURE,
-        "METAFLOW_DATASTORE_SYSROOT_GS": cfg.DATASTORE_SYSROOT_GS,
-        "METAFLOW_DATATOOLS_S3ROOT": cfg.DATATOOLS_S3ROOT,
-        "METAFLOW_S3_ENDPOINT_URL": cfg.S3_ENDPOINT_URL,
-        "METAFLOW_AZURE_STORAGE_BLOB_SERVICE_ENDPOINT": cfg.AZURE_STORAGE_BLOB_SERVICE_ENDPOINT,
-        "METAFLOW_CARD_S3ROOT": cfg.CARD_S3ROOT,
-        "METAFLOW_CARD_AZUREROOT": cfg.CARD_AZUREROOT,
-        "METAFLOW_CARD_GSROOT": cfg.CARD_GSROOT,
-        "METAFLOW_SERVICE_URL": cfg.SERVICE_INTERNAL_URL,
         "METAFLOW_KUBERNETES_WORKLOAD": "1",
         "METAFLOW_RUNTIME_ENVIRONMENT": "kubernetes",
         "METAFLOW_AIRFLOW_DAG_RUN_ID": AIRFLOW_RUN_ID,
@@ -39,11 +62,74 @@ def kubernetes_env(ctx: FlowContext, deployment: Deployment) -> tuple[tuple[str,
         "MFLOG_STDOUT": "/tmp/mflog/stdout",
         "MFLOG_STDERR": "/tmp/mflog/stderr",
     }
+    env = {key: value for key, value in own.items() if value is not None}
+    for key in sorted(settings):
+        env.setdefault(key, settings[key])
     return tuple(
         (key, value if is_dag_template(value) else airflow_literal(str(value)))
         for key, value in env.items()
-        if value is not None
     )
+
+
+def metaflow_pod_env(ctx: FlowContext) -> dict[str, str]:
+    """The Metaflow settings that Metaflow's own @kubernetes puts in a pod's environment.
+
+    Metaflow's pod builder (``Kubernetes.create_job_object``) runs here with placeholders for
+    the task's own values and a client that builds the job without a cluster; the settings are
+    read back from the job. Dropped: the placeholders (the DAG sets those itself), empty values
+    and settings at their default, which the pod computes alike (and which the image's config or a
+    Kubernetes secret may then set).
+    """
+    from metaflow.metaflow_config_funcs import _all_configs
+    from metaflow.plugins.kubernetes import kubernetes as mf_kubernetes
+    from metaflow.plugins.kubernetes.kubernetes_job import KubernetesJob
+
+    class JobBuilder:
+        """Metaflow's KubernetesClient as far as building a job goes: no cluster."""
+
+        def job(self, **kwargs):
+            return KubernetesJob(self, **kwargs)
+
+    storage = ctx.flow_datastore._storage_impl
+    builder = mf_kubernetes.Kubernetes(ctx.flow_datastore, ctx.metadata, ctx.environment)
+    client = mf_kubernetes.KubernetesClient
+    mf_kubernetes.KubernetesClient = JobBuilder
+    try:
+        job = builder.create_job_object(
+            flow_name=ctx.flow_name,
+            run_id=_PLACEHOLDER,
+            step_name="start",
+            task_id=_PLACEHOLDER,
+            attempt="0",
+            user=_PLACEHOLDER,
+            code_package_metadata=None,
+            code_package_sha=_PLACEHOLDER,
+            code_package_url=storage.full_uri(storage.path_join(_PLACEHOLDER, _PLACEHOLDER)),
+            code_package_ds=ctx.flow_datastore.TYPE,
+            step_cli="true",
+            docker_image=_PLACEHOLDER,
+            docker_image_pull_policy=None,
+            labels={},
+            annotations={},
+            env={},
+        )
+    finally:
+        mf_kubernetes.KubernetesClient = client
+    env = {}
+    for key, value in job._kwargs.get("environment_variables", {}).items():
+        if str(value) == "" or _PLACEHOLDER in str(value):  # empty: as good as unset
+            continue
+        if key in ("METAFLOW_RUN_ID", "METAFLOW_CODE_METADATA"):
+            continue
+        config = _all_configs.get(key)
+        if (
+            config is not None
+            and config.is_default
+            and config.serializer(config.value) == str(value)
+        ):
+            continue
+        env[key] = str(value)
+    return env
 
 
 def kube_connection() -> KubeConnection:

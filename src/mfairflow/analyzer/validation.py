@@ -264,27 +264,125 @@ def check_kubernetes_options(ctx: FlowContext, step: str, attributes: dict) -> N
 _ROOT_UNSAFE = set('"\\`$\0') | {chr(c) for c in range(33)} | {"\x7f"}
 
 
+NO_DATASTORE_HINT = (
+    "set METAFLOW_DEFAULT_DATASTORE=s3 and METAFLOW_DATASTORE_SYSROOT_S3=s3://bucket/prefix "
+    "(or azure with METAFLOW_DATASTORE_SYSROOT_AZURE=container/prefix and "
+    "METAFLOW_AZURE_STORAGE_BLOB_SERVICE_ENDPOINT, or gs with "
+    "METAFLOW_DATASTORE_SYSROOT_GS=gs://bucket/prefix), or pass --datastore=s3|azure|gs "
+    "before `airflow`; --target local needs no cloud datastore (it runs the DAG on this "
+    "machine), and --offline only renders the DAG"
+)
+
+
 def check_datastore(ctx: FlowContext, offline: bool, target: str) -> None:
-    """A deploy needs a cloud datastore, unless it is offline or runs locally; its root must
-    be something the pods' shell commands can carry."""
+    """A deploy needs a cloud datastore, unless it is offline or runs locally; its settings
+    must be ones Metaflow and the pods can use, and its endpoint must answer (online)."""
     kind = ctx.flow_datastore.TYPE
-    root = str(ctx.flow_datastore.datastore_root or "")
-    bad = sorted({c for c in root if c in _ROOT_UNSAFE or not c.isprintable()})
-    if target == "kubernetes" and bad:
+    if target != "kubernetes":
+        if kind not in SUPPORTED_DATASTORES:
+            for step in ctx.graph.sorted_nodes:
+                if any(deco.name == "kubernetes" for deco in ctx.graph[step].decorators):
+                    raise CompileError(
+                        f"step {step!r} has @kubernetes, which Metaflow runs only with a cloud "
+                        f"datastore; --target local runs every step with the {kind} datastore",
+                        hint="use @resources for the step's resources (it applies on both "
+                        "targets), or deploy with --target kubernetes and a cloud datastore",
+                        step=step,
+                        location=ctx.step_location(step),
+                    )
+        return
+    root_text = str(ctx.flow_datastore.datastore_root or "")
+    bad = sorted({c for c in root_text if c in _ROOT_UNSAFE or not c.isprintable()})
+    if bad:
         raise CompileError(
-            f"the datastore root {root!r} contains {', '.join(map(repr, bad))}, which Metaflow's "
-            "bootstrap commands in the pods cannot carry",
+            f"the datastore root {root_text!r} contains {', '.join(map(repr, bad))}, which "
+            "Metaflow's bootstrap commands in the pods cannot carry",
             hint="use a datastore root of letters, digits and / . _ - : (set "
             f"METAFLOW_DATASTORE_SYSROOT_{kind.upper()} or --datastore-root)",
         )
-    if target == "kubernetes" and not offline and kind not in SUPPORTED_DATASTORES:
-        raise CompileError(
-            f"datastore {kind!r} is not supported for an Airflow deploy: pods cannot read a "
-            "datastore on this machine",
-            hint="use --datastore=s3, --datastore=azure or --datastore=gs (and set its "
-            "METAFLOW_DATASTORE_SYSROOT_*), or pass --target local to run the DAG on this "
-            "machine, or --offline to only render the DAG",
+    if kind not in SUPPORTED_DATASTORES:
+        if not offline:
+            raise CompileError(
+                f"datastore {kind!r} is not supported for an Airflow deploy: pods cannot read a "
+                "datastore on this machine",
+                hint=NO_DATASTORE_HINT,
+            )
+        return
+    from metaflow import metaflow_config as cfg
+
+    root = ctx.flow_datastore._storage_impl.datastore_root or ""
+    setting = f"METAFLOW_DATASTORE_SYSROOT_{kind.upper()}"
+    if kind == "azure":
+        if "://" in root:
+            path = root.split("://", 1)[1]
+            raise CompileError(
+                f"{setting}={root!r} has a URL scheme; Metaflow's Azure datastore takes "
+                "container/prefix without 'azure://'",
+                hint=f"write {setting}={path} (the container, then the folder in it)",
+            )
+        if root.startswith("/") or root.endswith("/") or "//" in root or not root:
+            raise CompileError(
+                f"{setting}={root!r} is not of the form container/prefix",
+                hint=f"write {setting}=my-container/metaflow (no leading, trailing or double "
+                "slashes)",
+            )
+        if not cfg.AZURE_STORAGE_BLOB_SERVICE_ENDPOINT:
+            raise CompileError(
+                "METAFLOW_AZURE_STORAGE_BLOB_SERVICE_ENDPOINT is not set; the pods download the "
+                "code package from it and Metaflow stores artifacts there",
+                hint="set METAFLOW_AZURE_STORAGE_BLOB_SERVICE_ENDPOINT="
+                "https://<account>.blob.core.windows.net (also for --offline: the DAG names it)",
+            )
+    else:
+        scheme = {"s3": "s3://", "gs": "gs://"}[kind]
+        bucket = root[len(scheme) :].split("/", 1)[0] if root.startswith(scheme) else ""
+        if not bucket:
+            raise CompileError(
+                f"{setting}={root!r} does not name a bucket",
+                hint=f"write {setting}={scheme}my-bucket/metaflow",
+            )
+    if not offline:
+        endpoint = datastore_endpoint(kind)
+        if endpoint is not None:
+            check_reachable(*endpoint)
+
+
+def datastore_endpoint(kind: str):
+    """(setting, URL) of an explicitly configured datastore endpoint, or None."""
+    import os
+
+    from metaflow import metaflow_config as cfg
+
+    if kind == "azure":
+        return (
+            "METAFLOW_AZURE_STORAGE_BLOB_SERVICE_ENDPOINT",
+            cfg.AZURE_STORAGE_BLOB_SERVICE_ENDPOINT,
         )
+    if kind == "s3" and cfg.S3_ENDPOINT_URL:
+        return "METAFLOW_S3_ENDPOINT_URL", cfg.S3_ENDPOINT_URL
+    if kind == "gs" and os.environ.get("STORAGE_EMULATOR_HOST"):
+        return "STORAGE_EMULATOR_HOST", os.environ["STORAGE_EMULATOR_HOST"]
+    return None
+
+
+def check_reachable(setting: str, url: str, timeout: float = 5.0) -> None:
+    """Fail fast, naming the setting, when nothing listens at the endpoint (the clouds' SDKs
+    retry a refused connection for a minute or more before they give up)."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url if "://" in url else f"http://{url}")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "", port), timeout=timeout):
+            return
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise CompileError(
+            f"the datastore endpoint {url} ({setting}) cannot be reached: {reason}",
+            hint=f"check {setting} (host and port) and the network; the DAG file was not "
+            "written",
+        ) from None
 
 
 UNSUPPORTED_ENVIRONMENT_DECORATORS = ("conda", "pypi", "conda_base", "pypi_base", "uv")

@@ -5,4 +5,9 @@ decorator `mfairflow_internal` writes a foreach step's split list where Airflow 
 """
 
 CLIS_DESC = [("airflow", ".airflow_cli.cli")]
-STEP_DECORATORS_DESC = [("mfairflow_internal", ".mfairflow_internal.MfairflowInternalDecorator")]
+STEP_DECORATORS_DESC = [
+    ("mfairflow_internal", ".mfairflow_internal.MfairflowInternalDecorator"),
+    # Metaflow's @kubernetes, which lets `airflow create --help` and mfairflow's own datastore
+    # check run without a cloud datastore (see airflow_kubernetes.py).
+    ("kubernetes", ".airflow_kubernetes.AirflowCompileKubernetesDecorator"),
+]

@@ -1,0 +1,55 @@
+"""Metaflow's @kubernetes, except while `airflow` compiles the flow without a cloud datastore.
+
+Metaflow initialises every step decorator before any command runs, and its @kubernetes refuses
+a local datastore there: `python flow.py airflow create --help` failed, and so did every compile,
+with Metaflow's message rather than one that says what to set. While the command is `airflow`,
+this subclass lets the datastore through; mfairflow's own check (analyzer.validation
+check_datastore) then rejects a deploy without a cloud datastore, with what to set. Every other
+command, a pod's `step` included, gets Metaflow's check unchanged.
+"""
+
+import sys
+
+from metaflow.plugins.kubernetes.kubernetes_decorator import KubernetesDecorator
+
+CLOUD_DATASTORES = ("s3", "azure", "gs")
+# Metaflow's top-level options that take no value (all others take one, as --opt V or --opt=V).
+_FLAGS = {"--quiet", "--no-pylint", "--pylint", "--force-rebuild-environments", "--help"}
+
+
+def command_of(argv):
+    """The Metaflow command of a flow's command line (`run`, `step`, `airflow`, ...), or None."""
+    args = list(argv[1:])
+    while args:
+        arg = args.pop(0)
+        if not arg.startswith("-"):
+            return arg
+        if "=" not in arg and arg not in _FLAGS and args:
+            args.pop(0)
+    return None
+
+
+class _CloudLike:
+    """The flow's datastore, shown to Metaflow's check as a cloud one."""
+
+    TYPE = CLOUD_DATASTORES[0]
+
+    def __init__(self, datastore):
+        self._datastore = datastore
+
+    def __getattr__(self, name):
+        return getattr(self._datastore, name)
+
+
+class AirflowCompileKubernetesDecorator(KubernetesDecorator):
+    """@kubernetes; compiling for Airflow defers the datastore check to mfairflow."""
+
+    def init(self):
+        # Metaflow runs init() only when the class itself defines it.
+        super().init()
+
+    def step_init(self, flow, graph, step, decos, environment, flow_datastore, logger):
+        if flow_datastore.TYPE in CLOUD_DATASTORES or command_of(sys.argv) != "airflow":
+            return super().step_init(flow, graph, step, decos, environment, flow_datastore, logger)
+        super().step_init(flow, graph, step, decos, environment, _CloudLike(flow_datastore), logger)
+        self.flow_datastore = flow_datastore
