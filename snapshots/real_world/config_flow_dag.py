@@ -267,12 +267,7 @@ with DAG(
     max_active_tasks=100,
     is_paused_upon_creation=False,
     tags=[],
-    params={
-        "cfg": Param(
-            "config_flow.json",
-            type="string",
-        ),
-    },
+    params={},
     user_defined_macros={"metaflow_run_id": metaflow_run_id},
     jinja_environment_kwargs={"keep_trailing_newline": True},
     default_args={
@@ -283,11 +278,7 @@ with DAG(
     },
 ) as dag:
     start = metaflow_step(
-        "start",
-        ["_parameters/params"],
-        init_params=True,
-        env={"ALPHA": "3", "METAFLOW_INIT_CFG": "{{ params['cfg'] }}"},
-        retries=0,
+        "start", ["_parameters/params"], init_params=True, env={"ALPHA": "3"}, retries=0
     )
 
     end = metaflow_step("end", ["start/t-0"], retries=0)
