@@ -101,15 +101,13 @@ COMMON_ENV = {
     "METAFLOW_PRODUCTION_TOKEN": "singlestepflow-0-lmyh",
     "METAFLOW_DEFAULT_DATASTORE": "s3",
     "METAFLOW_DEFAULT_METADATA": "local",
-    "METAFLOW_DATASTORE_SYSROOT_S3": "s3://mfairflow-test/metaflow",
-    "METAFLOW_DATATOOLS_S3ROOT": "s3://mfairflow-test/metaflow/data",
-    "METAFLOW_CARD_S3ROOT": "s3://mfairflow-test/metaflow/mf.cards",
     "METAFLOW_KUBERNETES_WORKLOAD": "1",
     "METAFLOW_RUNTIME_ENVIRONMENT": "kubernetes",
     "PYTHONUNBUFFERED": "x",
     "MF_DATASTORE": "s3",
     "MFLOG_STDOUT": "/tmp/mflog/stdout",
     "MFLOG_STDERR": "/tmp/mflog/stderr",
+    "METAFLOW_DATASTORE_SYSROOT_S3": "s3://mfairflow-test/metaflow",
 }
 # ... and the part Airflow renders for each task.
 TASK_ENV = {"METAFLOW_AIRFLOW_DAG_RUN_ID": "{{ run_id }}"}
