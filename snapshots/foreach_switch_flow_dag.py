@@ -320,7 +320,7 @@ with DAG(
     merge = metaflow_step(
         "merge",
         [
-            "{{ {'even': 'even_again', 'odd': 'odd'}[ti.xcom_pull(task_ids='per_number', map_indexes=ti.map_index)] }}/t-{{ ti.map_index }}"
+            "{{ {'even': 'even_again', 'odd': 'odd'}.get(ti.xcom_pull(task_ids='per_number', map_indexes=ti.map_index)) }}/t-{{ ti.map_index }}"
         ],
         mapped=True,
         retries=0,

@@ -86,6 +86,10 @@ COMPILED = {
     "SwitchForeachFlow": ("switch_foreach_flow", ()),
     "ForeachSwitchFlow": ("foreach_switch_flow", ()),
     "ForeachSplitFlow": ("foreach_split_flow", ()),
+    "ForeachSwitchJoinFlow": ("foreach_switch_join_flow", ()),
+    "SwitchInBranchFlow": ("switch_in_branch_flow", ()),
+    "NestedSwitchFlow": ("nested_switch_flow", ()),
+    "NestedShapesFlow": ("nested_shapes_flow", ()),
 }
 
 LINEAR = ["start", "end"]
@@ -667,3 +671,26 @@ def test_switches_and_splits_inside_foreaches_and_cases(reports, version):
         assert up == down == SHAPE_EDGES[dag_id], dag_id
     choice = tasks_of(reports, version, "SwitchForeachFlow")["start_choice"]
     assert choice["operator"] == "BranchPythonOperator"
+
+
+@both_airflows
+def test_switch_cases_meeting_in_joins_and_nested_switches(reports, version):
+    join = tasks_of(reports, version, "ForeachSwitchJoinFlow")["join"]
+    assert (join["is_mapped"], join["trigger_rule"]) == (False, MERGE_RULE)
+    assert join["upstream"] == ["handle_a", "handle_b", "handle_c"]
+    for case in ("handle_a", "handle_b", "handle_c"):
+        info = tasks_of(reports, version, "ForeachSwitchJoinFlow")[case]
+        assert (info["is_mapped"], info["pre_execute_hook"]) == (True, True)
+    in_branch = tasks_of(reports, version, "SwitchInBranchFlow")
+    assert in_branch["join"]["upstream"] == ["b", "c", "d"]
+    assert in_branch["join"]["trigger_rule"] == MERGE_RULE
+    assert in_branch["a_choice"]["operator"] == "BranchPythonOperator"
+    nested = tasks_of(reports, version, "NestedSwitchFlow")
+    choices = sorted(t for t, info in nested.items() if info["operator"] == "BranchPythonOperator")
+    assert choices == ["inner_choice", "inner_merge_choice", "start_choice"]
+    assert nested["merge"]["upstream"] == ["flat", "p", "q"]
+    assert nested["inner_merge"]["trigger_rule"] == MERGE_RULE
+    shapes = tasks_of(reports, version, "NestedShapesFlow")
+    for case in ("even_split", "even_a", "even_b", "even_join", "odd_step"):
+        assert (shapes[case]["is_mapped"], shapes[case]["pre_execute_hook"]) == (True, True)
+    assert shapes["merge_item"]["trigger_rule"] == MERGE_RULE

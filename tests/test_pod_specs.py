@@ -552,6 +552,17 @@ def test_names_kubernetes_rejects_are_compile_errors(invalid_results, case):
 SHAPE_FLOWS = {
     "switch_foreach_flow.py": ({"start": "pair"}, "merge", "pair_join/t-0"),
     "foreach_switch_flow.py": ({"per_number": "odd"}, "merge", "odd/t-0"),
+    "foreach_switch_join_flow.py": (
+        {"process_item": "handle_b"},
+        "join",
+        ":handle_b/t-0,handle_b/t-1,handle_b/t-2",
+    ),
+    "switch_in_branch_flow.py": ({"a": "d"}, "join", "b/t-0,{run}/d/t-0"),
+    "nested_switch_flow.py": (
+        {"start": "inner", "inner": "y", "inner_merge": "q"},
+        "merge",
+        "q/t-0",
+    ),
     "foreach_split_flow.py": ({}, "combine", "upper/t-0,{run}/length/t-0,{run}/reverse_twice/t-0"),
 }
 
