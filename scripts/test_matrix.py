@@ -37,26 +37,42 @@ def airflow_version(python: str) -> str:
 
 
 def load_snapshots(python: str, snapshots: Path) -> tuple[bool, str]:
-    """Load every snapshot with DagBag under ``python``; (ok, summary)."""
+    """Load every snapshot with DagBag under ``python``; (ok, summary).
+
+    Each folder is loaded as a DAG folder of its own (snapshots/org holds the same flows as
+    snapshots/ compiled with an organization config: the same DAG ids, as in two deployments).
+    """
     files = sorted(p for p in snapshots.rglob("*.py") if "__pycache__" not in p.parts)
-    with tempfile.TemporaryDirectory(prefix="mfairflow-matrix-") as home:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "METAFLOW_"))}
-        env.update({"AIRFLOW_HOME": home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
-        # The organization example's DAGs import its failure callback package.
-        env["PYTHONPATH"] = str(ROOT / "examples" / "org")
-        proc = subprocess.run(
-            [python, str(ROOT / "tests" / "airflow_probe.py"), str(snapshots)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=1800,
-        )
-    if proc.returncode != 0:
-        return False, f"probe failed ({proc.returncode}): {proc.stderr[-2000:]}"
-    seen = json.loads(proc.stdout)
-    errors = seen["import_errors"]
-    ok = not errors and len(seen["dags"]) >= len(files)
-    summary = f"{len(files)} files, {len(seen['dags'])} DAGs, {len(errors)} import errors"
+    folders = sorted({p.parent for p in files})
+    dags, errors = 0, {}
+    for folder in folders:
+        with tempfile.TemporaryDirectory(prefix="mfairflow-matrix-") as tmp:
+            home, dag_folder = Path(tmp) / "home", Path(tmp) / "dags"
+            dag_folder.mkdir()
+            for path in files:
+                if path.parent == folder:
+                    shutil.copy(path, dag_folder / path.name)
+            env = {
+                k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "METAFLOW_"))
+            }
+            env.update({"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
+            # The organization example's DAGs import its failure callback package.
+            env["PYTHONPATH"] = str(ROOT / "examples" / "org")
+            proc = subprocess.run(
+                [python, str(ROOT / "tests" / "airflow_probe.py"), str(dag_folder)],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=1800,
+            )
+        if proc.returncode != 0:
+            return False, f"probe failed in {folder} ({proc.returncode}): {proc.stderr[-2000:]}"
+        seen = json.loads(proc.stdout)
+        dags += len(seen["dags"])
+        for path, message in seen["import_errors"].items():
+            errors[f"{folder.relative_to(snapshots.parent)}/{Path(path).name}"] = message
+    ok = not errors and dags >= len(files)
+    summary = f"{len(files)} files, {dags} DAGs, {len(errors)} import errors"
     for path, message in sorted(errors.items()):
         summary += f"\n    {path}: {message.strip().splitlines()[-1]}"
     return ok, summary
@@ -79,6 +95,7 @@ def run_demo(python: str) -> tuple[bool, str]:
     As scripts/demo.py does, but with the database command each Airflow line has (`db migrate`
     from 2.7; `db init` before).
     """
+    python = os.path.abspath(python)  # not resolved: a venv's python is a symlink out of it
     version = airflow_version(python)
     airflow = str(Path(python).with_name("airflow"))
     with tempfile.TemporaryDirectory(prefix="mfairflow-matrix-demo-") as tmp:
