@@ -53,9 +53,10 @@ snapshots: install install-af2
 MATRIX_OLDEST := 2.6.3
 MATRIX_MIDDLE := 3.0.6
 MATRIX_PROVIDERS := apache-airflow-providers-cncf-kubernetes apache-airflow-providers-amazon
-# 2.6 needs pendulum<3 (pendulum 3 breaks it); 2.6/2.7 `db migrate` needs flask-session<0.6;
+# 2.6 needs pendulum<3 (pendulum 3 breaks it) and connexion<3 for its database commands; 2.6/2.7
+# `db migrate` needs flask-session<0.6;
 # the standard provider exists for Airflow 2.8+ only (older lines have the operators built in).
-MATRIX_EXTRA_2.6.3 := 'pendulum<3' 'flask-session<0.6'
+MATRIX_EXTRA_2.6.3 := 'pendulum<3' 'flask-session<0.6' 'connexion[flask]<3'
 MATRIX_EXTRA_3.0.6 := apache-airflow-providers-standard
 
 .venv-af-%/.installed: pyproject.toml

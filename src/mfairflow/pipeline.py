@@ -204,12 +204,14 @@ def _check_model_path(options: CreateOptions) -> None:
             hint="create the folder first, or write the model elsewhere",
         )
     if os.path.lexists(path):
-        try:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                first = handle.read(len(MODEL_HEADER))
-        except OSError:
-            first = ""
-        if not os.path.isfile(path) or first != MODEL_HEADER:
+        first = ""
+        if os.path.isfile(path):  # never open a FIFO or a device: it could block forever
+            try:
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    first = handle.read(len(MODEL_HEADER))
+            except OSError:
+                pass
+        if first != MODEL_HEADER:
             raise CompileError(
                 f"the model file {path!r} exists and is not a model written by --emit-model; "
                 "it is left as it is",
