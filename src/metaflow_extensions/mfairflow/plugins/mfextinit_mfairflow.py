@@ -6,3 +6,4 @@ decorator `mfairflow_internal` writes a foreach step's split list where Airflow 
 
 CLIS_DESC = [("airflow", ".airflow_cli.cli")]
 STEP_DECORATORS_DESC = [("mfairflow_internal", ".mfairflow_internal.MfairflowInternalDecorator")]
+DEPLOYER_IMPL_PROVIDERS_DESC = [("airflow", ".airflow_deployer.AirflowDeployer")]
