@@ -22,8 +22,13 @@ AF2_PYTHON = os.environ.get("MFAIRFLOW_AF2_PYTHON", str(ROOT / ".venv-af2" / "bi
 
 
 def mfairflow_af2(*args: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([AF2_PYTHON, "-m", "mfairflow", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [AF2_PYTHON, "-m", "mfairflow", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_airflow2_deploy_trigger_success(tmp_path):
@@ -36,7 +41,8 @@ def test_airflow2_deploy_trigger_success(tmp_path):
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         exports = dict(
-            line[len("export "):].split("=", 1) for line in up.stdout.splitlines()
+            line[len("export ") :].split("=", 1)
+            for line in up.stdout.splitlines()
             if line.startswith("export ")
         )
         env.update(exports)
@@ -45,13 +51,21 @@ def test_airflow2_deploy_trigger_success(tmp_path):
         shutil.copy(ROOT / "tests" / "e2e_flows" / "linear_flow.py", flow_dir)
         create = subprocess.run(
             [AF2_PYTHON, "linear_flow.py", "airflow", "create", "--target", "local"],
-            cwd=flow_dir, env=env, capture_output=True, text=True, timeout=600,
+            cwd=flow_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         assert create.returncode == 0, create.stdout + create.stderr
         assert (Path(exports["METAFLOW_AIRFLOW_DAGS_FOLDER"]) / "LinearFlow.py").exists()
         trigger = subprocess.run(
             [AF2_PYTHON, "linear_flow.py", "airflow", "trigger", "--run-id-file", "rid"],
-            cwd=flow_dir, env=env, capture_output=True, text=True, timeout=300,
+            cwd=flow_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert trigger.returncode == 0, trigger.stdout + trigger.stderr
         run_id = (flow_dir / "rid").read_text().strip()
@@ -60,7 +74,11 @@ def test_airflow2_deploy_trigger_success(tmp_path):
         while time.monotonic() < deadline:
             status = subprocess.run(
                 [AF2_PYTHON, "linear_flow.py", "airflow", "status", run_id],
-                cwd=flow_dir, env=env, capture_output=True, text=True, timeout=300,
+                cwd=flow_dir,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
             )
             assert status.returncode == 0, status.stderr
             state = status.stdout.strip().splitlines()[-1]
@@ -70,7 +88,11 @@ def test_airflow2_deploy_trigger_success(tmp_path):
         assert state == "Succeeded"
         probe = subprocess.run(
             [AF2_PYTHON, str(ROOT / "tests" / "metaflow_probe.py"), "-", "LinearFlow", run_id],
-            cwd=flow_dir, env=env, capture_output=True, text=True, timeout=300,
+            cwd=flow_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert probe.returncode == 0, probe.stderr
         assert json.loads(probe.stdout)["steps"]["end"][0]["artifacts"]["total"] == "44"

@@ -9,7 +9,6 @@ are deployed and triggered together first, then each test waits for its run.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -46,8 +45,12 @@ def place(live, flow_file: str, name: str | None = None) -> Path:
 def cli(live, flow: Path, *args: str, timeout: float = 400) -> subprocess.CompletedProcess:
     """`python flow.py ARGS` in the flow's folder with the live environment."""
     return subprocess.run(
-        [sys.executable, flow.name, *args], cwd=flow.parent, env=live.env,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, flow.name, *args],
+        cwd=flow.parent,
+        env=live.env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -71,8 +74,12 @@ def wait_run(live, dag_id: str, timeout: float = 420) -> str:
 
 def probe(live, flow: Path, flow_name: str, run_id: str) -> dict:
     proc = subprocess.run(
-        [sys.executable, str(PROBE), "-", flow_name, run_id], cwd=flow.parent, env=live.env,
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, str(PROBE), "-", flow_name, run_id],
+        cwd=flow.parent,
+        env=live.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(proc.stdout)
@@ -86,19 +93,23 @@ def triggered(live_airflow):
     creating = {
         name: subprocess.Popen(
             [sys.executable, flow.name, "airflow", "create", "--target", "local"],
-            cwd=flow.parent, env=live.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=flow.parent,
+            env=live.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
         )
         for name, flow in flows.items()
     }
-    for name, proc in creating.items():
+    for proc in creating.values():
         out, _ = proc.communicate(timeout=400)
         assert proc.returncode == 0, out
     runs = {}
     for name, flow in flows.items():
         run_id_file = flow.parent / "run_id"
-        proc = cli(live, flow, "airflow", "trigger", "--run-id-file", str(run_id_file),
-                   *CLI_FLOWS[name])
+        proc = cli(
+            live, flow, "airflow", "trigger", "--run-id-file", str(run_id_file), *CLI_FLOWS[name]
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         runs[name] = (flow, run_id_file.read_text().strip())
     return runs
@@ -106,9 +117,13 @@ def triggered(live_airflow):
 
 def dag_of(flow: Path) -> str:
     return {
-        "branch_flow": "BranchFlow", "foreach_flow": "ForeachFlow",
-        "nested_foreach_flow": "NestedForeachFlow", "switch_flow": "SwitchFlow",
-        "retry_flow": "RetryFlow", "fail_flow": "FailFlow", "params_flow": "ParamsFlow",
+        "branch_flow": "BranchFlow",
+        "foreach_flow": "ForeachFlow",
+        "nested_foreach_flow": "NestedForeachFlow",
+        "switch_flow": "SwitchFlow",
+        "retry_flow": "RetryFlow",
+        "fail_flow": "FailFlow",
+        "params_flow": "ParamsFlow",
         "linear_flow": "LinearFlow",
     }[flow.stem]
 
@@ -139,10 +154,10 @@ def test_foreach_maps_in_parallel(live_airflow, triggered):
     assert run["successful"]
     assert run["steps"]["join"][0]["artifacts"]["results"] == repr([i * 2 for i in range(10)])
     c = client(live_airflow)
-    flow, run_id = triggered["foreach_flow.py"]
     airflow_run = c.list_runs("ForeachFlow")[0]["dag_run_id"]
     tis = c.request(
-        "GET", f"/dags/ForeachFlow/dagRuns/{airflow_run}/taskInstances",
+        "GET",
+        f"/dags/ForeachFlow/dagRuns/{airflow_run}/taskInstances",
         params={"limit": 100},
     ).json()["task_instances"]
     mapped = [ti for ti in tis if ti["task_id"] == "process"]
@@ -196,9 +211,11 @@ def test_deployer_api_linear_then_from_deployment(live_airflow, triggered, monke
     monkeypatch.chdir(live.base)  # the Metaflow client finds base/.metaflow from here
     for key, value in live.instance.exports().items():
         monkeypatch.setenv(key, value)
-    deployed = Deployer(str(flow), show_output=False, env=live.env, cwd=str(flow.parent)).airflow(
-        name="linear_live"
-    ).create(target="local", tags=["live"])
+    deployed = (
+        Deployer(str(flow), show_output=False, env=live.env, cwd=str(flow.parent))
+        .airflow(name="linear_live")
+        .create(target="local", tags=["live"])
+    )
     assert deployed.deployer.name == "linear_live"
     assert deployed.deployer.flow_name == "LinearFlow"
     run = deployed.trigger()
@@ -228,8 +245,17 @@ def test_deployer_api_linear_then_from_deployment(live_airflow, triggered, monke
 def test_paused_upon_creation_stays_paused_and_trigger_refuses(live_airflow):
     live = live_airflow
     flow = place(live, "linear_flow.py", "paused")
-    proc = cli(live, flow, "airflow", "--name", "paused_live", "create", "--target", "local",
-               "--is-paused-upon-creation")
+    proc = cli(
+        live,
+        flow,
+        "airflow",
+        "--name",
+        "paused_live",
+        "create",
+        "--target",
+        "local",
+        "--is-paused-upon-creation",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert client(live).get_dag("paused_live")["is_paused"]
     proc = cli(live, flow, "airflow", "--name", "paused_live", "trigger")
@@ -247,8 +273,20 @@ def test_broken_dag_reports_airflows_import_error(live_airflow):
         '{% extends "mfairflow/dag.py.jinja" %}\n'
         "{% block footer %}\nraise RuntimeError('broken on purpose in Airflow')\n{% endblock %}\n"
     )
-    proc = cli(live, flow, "airflow", "--name", "broken_live", "create", "--target", "local",
-               "--template-dir", str(templates), "--deploy-timeout", "120")
+    proc = cli(
+        live,
+        flow,
+        "airflow",
+        "--name",
+        "broken_live",
+        "create",
+        "--target",
+        "local",
+        "--template-dir",
+        str(templates),
+        "--deploy-timeout",
+        "120",
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "broken on purpose in Airflow" in proc.stderr
     assert "error: Airflow could not import" in proc.stderr
@@ -259,7 +297,7 @@ def test_broken_dag_reports_airflows_import_error(live_airflow):
 
 def test_bad_inputs_are_clear_errors(live_airflow, triggered):
     live = live_airflow
-    flow, run_id = triggered["params_flow.py"]
+    flow, _ = triggered["params_flow.py"]
     wrong = cli(live, flow, "airflow", "trigger", "--count", "7", "--config", "[1, 2]")
     assert wrong.returncode == 2 and "refused the parameters" in wrong.stderr, wrong.stderr
     unknown = cli(live, flow, "airflow", "--name", "no_such_dag", "trigger")
@@ -270,14 +308,22 @@ def test_bad_inputs_are_clear_errors(live_airflow, triggered):
     assert dup.returncode == 2 and "already has a run 'dup-1'" in dup.stderr
     bad_password = dict(live.env, METAFLOW_AIRFLOW_REST_API_PASSWORD="wrong")
     proc = subprocess.run(
-        [sys.executable, flow.name, "airflow", "trigger"], cwd=flow.parent, env=bad_password,
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, flow.name, "airflow", "trigger"],
+        cwd=flow.parent,
+        env=bad_password,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 2 and "refused the login" in proc.stderr, proc.stderr
     nowhere = dict(live.env, METAFLOW_AIRFLOW_REST_API_URL="http://127.0.0.1:9")
     proc = subprocess.run(
-        [sys.executable, flow.name, "airflow", "trigger"], cwd=flow.parent, env=nowhere,
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, flow.name, "airflow", "trigger"],
+        cwd=flow.parent,
+        env=nowhere,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 2 and "cannot reach Airflow" in proc.stderr, proc.stderr
     for proc in (wrong, unknown, dup):

@@ -148,8 +148,15 @@ def deploy_written(obj, dag_id: str, dag_file: str, paused: bool, timeout_s: flo
     if config is None:
         return
     written_at = os.stat(dag_file).st_mtime
-    deploy(AirflowClient(config), dag_id, os.path.abspath(dag_file), written_at, paused,
-           timeout_s, obj.echo)
+    deploy(
+        AirflowClient(config),
+        dag_id,
+        os.path.abspath(dag_file),
+        written_at,
+        paused,
+        timeout_s,
+        obj.echo,
+    )
 
 
 def write_deployer_attributes(obj, path: str, dag_id: str, dag_file: str) -> None:

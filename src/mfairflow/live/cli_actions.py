@@ -16,8 +16,9 @@ def dag_id_of(obj, name: Optional[str]) -> str:
     return resolve_dag_name(obj.flow.name, name)[0]
 
 
-def trigger_flow(obj, name: Optional[str], values: dict,
-                 airflow_run_id: Optional[str]) -> Triggered:
+def trigger_flow(
+    obj, name: Optional[str], values: dict, airflow_run_id: Optional[str]
+) -> Triggered:
     """Post a run with the Parameters given on the command line (typed, as Airflow conf)."""
     from metaflow.parameters import DelayedEvaluationParameter, JSONTypeClass
 

@@ -1,4 +1,5 @@
-"""A thin REST client for Airflow 3 (`/api/v2`, bearer token) and Airflow 2.10 (`/api/v1`, basic auth).
+"""A thin REST client for Airflow 3 (`/api/v2`, bearer token) and Airflow 2.10 (`/api/v1`, basic
+auth).
 
 Why a thin client on httpx rather than the official `apache-airflow-client`: the official client is
 generated per API version (its 3.x line speaks only v2, its 2.x line only v1) and one environment
@@ -88,10 +89,11 @@ class AirflowClient:
 
     # -- connection ------------------------------------------------------------------------
     def _detect_version(self) -> str:
-        """"v2" for Airflow 3, "v1" for Airflow 2: ask the (public) health endpoints."""
+        """ "v2" for Airflow 3, "v1" for Airflow 2: ask the (public) health endpoints."""
         for version in ("v2", "v1"):
-            response = self._raw("GET", f"/api/{version}/monitor/health" if version == "v2" else
-                                 "/api/v1/health")
+            response = self._raw(
+                "GET", f"/api/{version}/monitor/health" if version == "v2" else "/api/v1/health"
+            )
             if response.status_code == 200:
                 return version
         raise AirflowError(
@@ -117,8 +119,8 @@ class AirflowClient:
         if not (self.config.username and self.config.password):
             raise AirflowError(
                 "Airflow asks for credentials and none are configured",
-                hint="set METAFLOW_AIRFLOW_REST_API_USERNAME and METAFLOW_AIRFLOW_REST_API_PASSWORD "
-                "(or METAFLOW_AIRFLOW_REST_API_TOKEN)",
+                hint="set METAFLOW_AIRFLOW_REST_API_USERNAME and "
+                "METAFLOW_AIRFLOW_REST_API_PASSWORD (or METAFLOW_AIRFLOW_REST_API_TOKEN)",
             )
         response = self._raw(
             "POST",
@@ -136,16 +138,17 @@ class AirflowClient:
     def request(self, method: str, path: str, ok: tuple = (200,), **kwargs: Any):
         """One API call (path below /api/vN); returns the response if its status is in ``ok``."""
         url = f"/api/{self.api_version}{path}"
+        extra_headers = kwargs.pop("headers", {})
         if self.api_version == "v1":
             auth = (self.config.username or "", self.config.password or "")
-            response = self._raw(method, url, auth=auth, **kwargs)
+            response = self._raw(method, url, auth=auth, headers=extra_headers, **kwargs)
         else:
             if self._bearer is None:
                 self._login()
-            response = self._raw(method, url, headers=self._headers(), **kwargs)
+            response = self._raw(method, url, headers=self._headers(extra_headers), **kwargs)
             if response.status_code == 401 and self.config.username:  # token expired
                 self._login()
-                response = self._raw(method, url, headers=self._headers(), **kwargs)
+                response = self._raw(method, url, headers=self._headers(extra_headers), **kwargs)
         if response.status_code in (401, 403):
             raise AirflowError(
                 f"Airflow refused the credentials (HTTP {response.status_code} on {path})",
@@ -159,8 +162,8 @@ class AirflowClient:
             )
         return response
 
-    def _headers(self) -> dict:
-        return {"Authorization": f"Bearer {self._bearer}"}
+    def _headers(self, extra: Optional[dict] = None) -> dict:
+        return {**(extra or {}), "Authorization": f"Bearer {self._bearer}"}
 
     # -- DAGs ------------------------------------------------------------------------------
     def get_dag(self, dag_id: str) -> Optional[dict]:
@@ -197,7 +200,9 @@ class AirflowClient:
     def set_paused(self, dag_id: str, paused: bool) -> None:
         """Pause or unpause the DAG."""
         self.request(
-            "PATCH", f"/dags/{dag_id}", params={"update_mask": "is_paused"},
+            "PATCH",
+            f"/dags/{dag_id}",
+            params={"update_mask": "is_paused"},
             json={"is_paused": paused},
         )
 
@@ -216,8 +221,7 @@ class AirflowClient:
         body: dict = {"dag_run_id": run_id, "conf": conf}
         if self.api_version == "v2":
             body["logical_date"] = None
-        return self.request("POST", f"/dags/{dag_id}/dagRuns", ok=(200, 400, 409, 422),
-                            json=body)
+        return self.request("POST", f"/dags/{dag_id}/dagRuns", ok=(200, 400, 409, 422), json=body)
 
     def get_run(self, dag_id: str, run_id: str) -> Optional[dict]:
         """One DAG run, or None if Airflow does not know it."""

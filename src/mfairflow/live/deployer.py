@@ -32,13 +32,13 @@ class AirflowDeployer(DeployerImpl):
         return self._deployer_kwargs
 
     @staticmethod
-    def deployed_flow_type() -> Type["AirflowDeployedFlow"]:  # noqa: F821
+    def deployed_flow_type() -> Type[AirflowDeployedFlow]:  # noqa: F821
         """The DeployedFlow class of this implementation."""
         from .deployer_objects import AirflowDeployedFlow
 
         return AirflowDeployedFlow
 
-    def create(self, **kwargs: Any) -> "AirflowDeployedFlow":  # noqa: F821
+    def create(self, **kwargs: Any) -> AirflowDeployedFlow:  # noqa: F821
         """Compile the flow into the DAGs folder and wait until Airflow loaded it.
 
         Parameters
@@ -62,6 +62,4 @@ class AirflowDeployer(DeployerImpl):
         """
         from .deployer_objects import AirflowDeployedFlow
 
-        if "tags" in kwargs:  # the CLI option is --tag (repeatable)
-            kwargs["tag"] = kwargs.pop("tags")
         return self._create(AirflowDeployedFlow, **kwargs)

@@ -113,8 +113,12 @@ class AirflowDeployedFlow(DeployedFlow):
     def delete(self, **kwargs) -> bool:
         """Pause, end runs, remove the DAG file, delete the DAG in Airflow."""
         info = getattr(self.deployer, "additional_info", None) or {}
-        delete(_client(self.deployer.env_vars), self.deployer.name, info.get("dag_file"),
-               lambda _msg: None)
+        delete(
+            _client(self.deployer.env_vars),
+            self.deployer.name,
+            info.get("dag_file"),
+            lambda _msg: None,
+        )
         return True
 
     @classmethod
@@ -172,7 +176,7 @@ class AirflowDeployedFlow(DeployedFlow):
         return AirflowTriggeredRun(deployer=deployed.deployer, content=json.dumps(content))
 
     @classmethod
-    def list_deployed_flows(cls, flow_name: Optional[str] = None) -> Iterator["AirflowDeployedFlow"]:
+    def list_deployed_flows(cls, flow_name: Optional[str] = None) -> Iterator[AirflowDeployedFlow]:
         """Every mfairflow DAG in Airflow (of ``flow_name`` only, if given)."""
         client = _client(dict(os.environ))
         for dag in client.list_dags():

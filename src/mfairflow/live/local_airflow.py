@@ -50,7 +50,9 @@ class LocalAirflow:
     def config(self) -> AirflowConfig:
         """Client settings for this Airflow."""
         return AirflowConfig(
-            url=self.url, username=USERNAME, password=self.password,
+            url=self.url,
+            username=USERNAME,
+            password=self.password,
             dags_folder=str(self.dags_folder),
         )
 
@@ -80,12 +82,19 @@ def airflow_binary() -> str:
 
 def airflow_major(airflow: str) -> int:
     """The major version of the installed Airflow (2 or 3)."""
-    proc = subprocess.run([airflow, "version"], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
+    proc = subprocess.run(
+        [airflow, "version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"},
+    )
     lines = [line for line in proc.stdout.splitlines() if line[:1].isdigit()]
     if proc.returncode != 0 or not lines:
-        raise AirflowError(f"`airflow version` failed: {proc.stderr.strip()[-500:]}",
-                           hint="check the Airflow installation")
+        raise AirflowError(
+            f"`airflow version` failed: {proc.stderr.strip()[-500:]}",
+            hint="check the Airflow installation",
+        )
     return int(lines[-1].split(".")[0])
 
 
@@ -161,8 +170,13 @@ def running(home: Path) -> Optional[LocalAirflow]:
     return LocalAirflow(home, state["port"], state["major"], state["password"])
 
 
-def up(home: str, port: int = 8080, airflow: Optional[str] = None,
-       timeout_s: float = UP_TIMEOUT_S, log=print) -> LocalAirflow:
+def up(
+    home: str,
+    port: int = 8080,
+    airflow: Optional[str] = None,
+    timeout_s: float = UP_TIMEOUT_S,
+    log=print,
+) -> LocalAirflow:
     """Start (or reuse) a local Airflow under ``home`` and wait until its API answers."""
     home_path = Path(home).resolve()
     existing = running(home_path)
@@ -179,11 +193,14 @@ def up(home: str, port: int = 8080, airflow: Optional[str] = None,
     secret = secrets.token_hex(16)
     env = _environment(home_path, port, major, secret)
     log(f"Migrating the Airflow {major} database under {home_path} ...")
-    migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True,
-                             text=True, timeout=600)
+    migrate = subprocess.run(
+        [airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
+    )
     if migrate.returncode != 0:
-        raise AirflowError(f"`airflow db migrate` failed: {migrate.stderr.strip()[-1500:]}",
-                           hint=f"see {home_path}; remove it to start from scratch")
+        raise AirflowError(
+            f"`airflow db migrate` failed: {migrate.stderr.strip()[-1500:]}",
+            hint=f"see {home_path}; remove it to start from scratch",
+        )
     password = secrets.token_urlsafe(12)
     if major >= 3:
         commands = {
@@ -196,14 +213,33 @@ def up(home: str, port: int = 8080, airflow: Optional[str] = None,
         os.chmod(passwords, 0o600)
     else:
         user = subprocess.run(
-            [airflow, "users", "create", "--username", USERNAME, "--password", password,
-             "--role", "Admin", "--email", "admin@example.com", "--firstname", "Local",
-             "--lastname", "Admin"],
-            env=env, capture_output=True, text=True, timeout=300,
+            [
+                airflow,
+                "users",
+                "create",
+                "--username",
+                USERNAME,
+                "--password",
+                password,
+                "--role",
+                "Admin",
+                "--email",
+                "admin@example.com",
+                "--firstname",
+                "Local",
+                "--lastname",
+                "Admin",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         if user.returncode != 0:
-            raise AirflowError(f"`airflow users create` failed: {user.stderr.strip()[-1500:]}",
-                               hint=f"see {home_path}")
+            raise AirflowError(
+                f"`airflow users create` failed: {user.stderr.strip()[-1500:]}",
+                hint=f"see {home_path}",
+            )
         commands = {
             "webserver": [airflow, "webserver", "--hostname", "127.0.0.1", "--port", str(port)],
             "scheduler": [airflow, "scheduler"],
@@ -212,8 +248,14 @@ def up(home: str, port: int = 8080, airflow: Optional[str] = None,
     try:
         for name, command in commands.items():
             with open(home_path / "logs" / f"{name}.log", "ab") as out:
-                proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                proc = subprocess.Popen(
+                    command,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
             pids[name] = proc.pid
             (home_path / f"{name}.pid").write_text(f"{proc.pid}\n")
         state = {"port": port, "major": major, "password": password, "pids": pids}
