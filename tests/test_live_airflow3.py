@@ -9,6 +9,7 @@ are deployed and triggered together first, then each test waits for its run.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -240,6 +241,31 @@ def test_deployer_api_linear_then_from_deployment(live_airflow, triggered, monke
     assert again.delete()
     assert client(live).get_dag("linear_live") is None
     assert not (live.instance.dags_folder / "linear_live.py").exists()
+    assert not processes_mentioning(str(flow.parent)), "a step process outlived delete"
+
+
+def processes_mentioning(text: str) -> list:
+    """Pids of processes whose command line mentions ``text``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                if text in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_second_up_reuses_the_running_airflow(live_airflow):
+    from mfairflow.live import local_airflow
+
+    home = live_airflow.instance.home
+    before = local_airflow.status(str(home))
+    again = local_airflow.up(str(home), live_airflow.instance.port, log=lambda _msg: None)
+    assert again == live_airflow.instance
+    assert local_airflow.status(str(home)) == before
+    assert set(before) == {"api-server", "scheduler", "dag-processor"} and all(before.values())
 
 
 def test_paused_upon_creation_stays_paused_and_trigger_refuses(live_airflow):
