@@ -105,14 +105,30 @@ def triggered(live_airflow):
     for proc in creating.values():
         out, _ = proc.communicate(timeout=400)
         assert proc.returncode == 0, out
-    runs = {}
-    for name, flow in flows.items():
-        run_id_file = flow.parent / "run_id"
-        proc = cli(
-            live, flow, "airflow", "trigger", "--run-id-file", str(run_id_file), *CLI_FLOWS[name]
+    triggering = {
+        name: subprocess.Popen(
+            [
+                sys.executable,
+                flow.name,
+                "airflow",
+                "trigger",
+                "--run-id-file",
+                "run_id",
+                *CLI_FLOWS[name],
+            ],
+            cwd=flow.parent,
+            env=live.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        runs[name] = (flow, run_id_file.read_text().strip())
+        for name, flow in flows.items()
+    }
+    runs = {}
+    for name, proc in triggering.items():
+        out, _ = proc.communicate(timeout=400)
+        assert proc.returncode == 0, out
+        runs[name] = (flows[name], (flows[name].parent / "run_id").read_text().strip())
     return runs
 
 

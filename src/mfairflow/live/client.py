@@ -79,7 +79,7 @@ def parse_time(value: Optional[str]) -> Optional[float]:
 class AirflowClient:
     """The dozen Airflow endpoints mfairflow needs, on either API version."""
 
-    def __init__(self, config: AirflowConfig, timeout: float = 30.0) -> None:
+    def __init__(self, config: AirflowConfig, timeout: float = 120.0) -> None:
         import httpx
 
         self.config = config
@@ -106,14 +106,23 @@ class AirflowClient:
     def _raw(self, method: str, path: str, **kwargs: Any):
         import httpx
 
-        try:
-            return self._http.request(method, self.config.url + path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise AirflowError(
-                f"cannot reach Airflow at {self.config.url} ({type(exc).__name__}: {exc})",
-                hint="is Airflow running? (`mfairflow airflow status`); check "
-                "METAFLOW_AIRFLOW_REST_API_URL",
-            ) from None
+        # A loaded Airflow (one SQLite writer, 2 cores) can stall for a while: reads are retried
+        # on a timeout; a refused connection fails at once.
+        attempts = 3 if method == "GET" else 1
+        failure: Exception = RuntimeError("no attempt")
+        for _ in range(attempts):
+            try:
+                return self._http.request(method, self.config.url + path, **kwargs)
+            except httpx.TimeoutException as exc:
+                failure = exc
+            except httpx.HTTPError as exc:
+                failure = exc
+                break
+        raise AirflowError(
+            f"cannot reach Airflow at {self.config.url} ({type(failure).__name__}: {failure})",
+            hint="is Airflow running? (`mfairflow airflow status`); check "
+            "METAFLOW_AIRFLOW_REST_API_URL",
+        ) from None
 
     def _login(self) -> None:
         if not (self.config.username and self.config.password):

@@ -110,7 +110,13 @@ def trigger(
             hint="unpause it in the Airflow UI, or re-create it without --is-paused-upon-creation",
         )
     run = airflow_run_id or "mf-" + uuid.uuid4().hex[:16]
-    response = client.trigger(dag_id, run, conf)
+    try:
+        response = client.trigger(dag_id, run, conf)
+    except AirflowError:
+        if airflow_run_id is None and client.get_run(dag_id, run) is not None:
+            # The post timed out but Airflow created the run (the id is ours alone).
+            return Triggered(dag_id, run, metaflow_run_id(dag_id, run))
+        raise
     if response.status_code == 409:
         raise AirflowError(
             f"the DAG {dag_id!r} already has a run {run!r}", hint="choose another run id"
