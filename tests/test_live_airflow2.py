@@ -18,7 +18,9 @@ from conftest import ROOT, clean_env, free_port
 
 pytestmark = [pytest.mark.live, pytest.mark.airflow2]
 
-AF2_PYTHON = os.environ.get("MFAIRFLOW_AF2_PYTHON", str(ROOT / ".venv-af2" / "bin" / "python"))
+AF2_PYTHON = os.path.abspath(
+    os.environ.get("MFAIRFLOW_AF2_PYTHON", str(ROOT / ".venv-af2" / "bin" / "python"))
+)
 
 
 def mfairflow_af2(*args: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -12,6 +12,7 @@ Credentials live only in this object: never printed, never written to a file.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
@@ -230,7 +231,21 @@ class AirflowClient:
         body: dict = {"dag_run_id": run_id, "conf": conf}
         if self.api_version == "v2":
             body["logical_date"] = None
-        return self.request("POST", f"/dags/{dag_id}/dagRuns", ok=(200, 400, 409, 422), json=body)
+        for attempt in range(6):
+            response = self.request(
+                "POST", f"/dags/{dag_id}/dagRuns", ok=(200, 400, 409, 422, 500), json=body
+            )
+            # Airflow on SQLite answers 500 ("database is locked") under concurrent writes;
+            # the transaction was rolled back, so posting the same run id again is safe.
+            if response.status_code != 500 or attempt == 5:
+                break
+            time.sleep(1 + attempt)
+        if response.status_code == 500:
+            raise AirflowError(
+                f"Airflow answered HTTP 500 to POST /dags/{dag_id}/dagRuns: {_detail(response)}",
+                hint="see the api-server's log",
+            )
+        return response
 
     def get_run(self, dag_id: str, run_id: str) -> Optional[dict]:
         """One DAG run, or None if Airflow does not know it."""
