@@ -98,10 +98,13 @@ def airflow_major(airflow: str) -> int:
     return int(lines[-1].split(".")[0])
 
 
-def _environment(home: Path, port: int, major: int, secret: str) -> dict:
+def _environment(home: Path, port: int, major: int, secret: str, airflow: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    # Airflow 2's executors run `airflow tasks run` from PATH: this Airflow's, not another.
+    bin_dir = os.path.dirname(os.path.abspath(airflow))
     env.update(
         {
+            "PATH": bin_dir + os.pathsep + env.get("PATH", ""),
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -191,7 +194,7 @@ def up(
     (home_path / "dags").mkdir(parents=True, exist_ok=True)
     (home_path / "logs").mkdir(exist_ok=True)
     secret = secrets.token_hex(16)
-    env = _environment(home_path, port, major, secret)
+    env = _environment(home_path, port, major, secret, airflow)
     log(f"Migrating the Airflow {major} database under {home_path} ...")
     migrate = subprocess.run(
         [airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
