@@ -12,7 +12,7 @@ AZURITE_VERSION := 3.35.0
 EXAMPLE := examples/my_flow.py
 OUT := out
 
-.PHONY: install install-af2 demo test snapshots bench lint fuzz clean test-matrix
+.PHONY: install install-af2 demo demo-live airflow airflow-down test snapshots bench lint fuzz clean test-matrix
 
 install: $(VENV)/.installed $(NODE_DIR)/.installed
 
@@ -39,6 +39,17 @@ $(AF2_VENV)/.installed: pyproject.toml
 
 demo: install
 	$(BIN)/python scripts/demo.py $(EXAMPLE) $(OUT)
+
+# A local Airflow 3 (api-server, scheduler, dag-processor) on 127.0.0.1 under .airflow/.
+airflow: install
+	$(BIN)/mfairflow airflow up
+
+airflow-down: install
+	$(BIN)/mfairflow airflow down
+
+# Deploy the example flow to a local Airflow, trigger it, watch it, delete it, stop Airflow.
+demo-live: install
+	$(BIN)/python scripts/demo_live.py examples/demo_flow.py $(OUT)
 
 test: install install-af2
 	MFAIRFLOW_AF2_PYTHON=$(AF2_VENV)/bin/python $(BIN)/pytest -q

@@ -229,3 +229,45 @@ def cloud(request):
     if request.param == "s3":
         return s3_emulator(request.getfixturevalue("s3_endpoint"))
     return request.getfixturevalue({"azure": "azurite", "gs": "fake_gcs"}[request.param])
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveAirflow:
+    """A live Airflow started by `mfairflow airflow up`'s code, and the environment to use it."""
+
+    instance: object  # mfairflow.live.local_airflow.LocalAirflow
+    env: dict  # for subprocesses: clean Metaflow settings, local datastore, the exports
+    base: Path  # flows live in base/<name>/; base/.metaflow is the shared local datastore
+
+
+def start_live_airflow(base: Path, airflow: Optional[str] = None) -> LiveAirflow:
+    """Start Airflow under base/airflow (tests: 127.0.0.1, a free port)."""
+    from mfairflow.live import local_airflow
+
+    (base / ".metaflow").mkdir(parents=True, exist_ok=True)
+    instance = local_airflow.up(
+        str(base / "airflow"), free_port(), airflow=airflow, log=lambda _msg: None
+    )
+    env = clean_env(base, {"METAFLOW_DEFAULT_DATASTORE": "local", **instance.exports()})
+    env.pop("METAFLOW_DATASTORE_SYSROOT_S3", None)
+    return LiveAirflow(instance, env, base)
+
+
+@pytest.fixture(scope="session")
+def live_airflow(tmp_path_factory):
+    """ONE live Airflow 3 for every live test; stopped (by its pids) at the end."""
+    from mfairflow.live import local_airflow
+
+    base = tmp_path_factory.mktemp("live")
+    live = start_live_airflow(base)
+    try:
+        yield live
+    finally:
+        local_airflow.down(str(base / "airflow"), log=lambda _msg: None)

@@ -1,4 +1,5 @@
-"""`mfairflow` command: `templates export DIR` and `docs` (the template contract)."""
+"""`mfairflow` command: `templates export DIR`, `docs` (the template contract) and `airflow
+up/down/status` (a local Airflow on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     export.add_argument("dir")
     docs = sub.add_parser("docs", help="print docs/templates.md (the template contract)")
     docs.add_argument("--output", "-o", default=None)
+    local = sub.add_parser("airflow", help="a local Airflow for development and tests")
+    local_sub = local.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("up", "start (or reuse) a local Airflow and print the exports a shell needs"),
+        ("down", "stop the processes `up` started"),
+        ("status", "say which processes run"),
+    ):
+        one = local_sub.add_parser(action, help=text)
+        one.add_argument("--home", default=".airflow", help="Airflow home (default: .airflow)")
+        if action == "up":
+            one.add_argument("--port", type=int, default=8080, help="API port (default: 8080)")
     args = parser.parse_args(argv)
+
+    if args.command == "airflow":
+        return _local_airflow(args)
 
     if args.command == "templates":
         from .render import template_dirs
@@ -42,6 +57,36 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _local_airflow(args: argparse.Namespace) -> int:
+    """`mfairflow airflow up|down|status`: messages on stderr, exports on stdout."""
+    from .errors import CompileError
+    from .live import local_airflow
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    try:
+        if args.action == "up":
+            instance = local_airflow.up(args.home, args.port, log=log)
+            log(f"Airflow {instance.major} answers at {instance.url} (user admin). Run:")
+            for key, value in instance.exports().items():
+                print(f"export {key}={value}")
+            return 0
+        if args.action == "down":
+            local_airflow.down(args.home, log=log)
+            return 0
+        processes = local_airflow.status(args.home)
+        if not processes:
+            print(f"No Airflow started by mfairflow under {args.home}.")
+            return 1
+        for name, pid in processes.items():
+            print(f"{name}: {'running, pid ' + str(pid) if pid else 'stopped'}")
+        return 0 if all(processes.values()) else 1
+    except CompileError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

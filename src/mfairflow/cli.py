@@ -6,17 +6,20 @@ This module is loaded by Metaflow through mfairflow's extension (it replaces Met
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Optional
 
+from metaflow import parameters
 from metaflow._vendor import click
 
 from .errors import CompileError
 from .options import TARGETS, CreateOptions
-from .pipeline import compile_to_file
+from .pipeline import compile_to_file, default_dag_file, deploy_written, write_deployer_attributes
 
 EXIT_USER_ERROR = 2
 EXIT_STALE = 1
+EXIT_DEPLOY_FAILED = 1
 
 
 @click.group()
@@ -42,7 +45,7 @@ def airflow(obj, name: Optional[str] = None) -> None:
 
 
 @airflow.command(help="Compile a new version of this flow to an Airflow DAG file.")
-@click.argument("file", required=True)
+@click.argument("file", required=False, default=None)
 @click.option("--name", default=None, type=str, help="Custom DAG name (default: flow name).")
 @click.option(
     "--authorize",
@@ -137,10 +140,24 @@ def airflow(obj, name: Optional[str] = None) -> None:
     help="Also write the intermediate model (what the templates see) to this YAML file "
     "(not with --check).",
 )
+@click.option(
+    "--deploy-timeout",
+    default=300,
+    show_default=True,
+    type=int,
+    help="With METAFLOW_AIRFLOW_REST_API_URL set: seconds to wait until Airflow has parsed the "
+    "new DAG file.",
+)
+@click.option(
+    "--deployer-attribute-file",
+    default=None,
+    hidden=True,
+    help="Write the DAG name, flow name and metadata here (Metaflow's Deployer API).",
+)
 @click.pass_obj
 def create(
     obj,
-    file: str,
+    file: Optional[str],
     name: Optional[str],
     authorize: Optional[str],
     generate_new_token: bool,
@@ -158,11 +175,23 @@ def create(
     check: bool,
     ignore_code_address: bool,
     emit_model: Optional[str],
+    deploy_timeout: int = 300,
+    deployer_attribute_file: Optional[str] = None,
 ) -> None:
-    """Compile the flow; on a user error print `error:`/`hint:` and exit 2, file untouched."""
+    """Compile the flow; on a user error print `error:`/`hint:` and exit 2, file untouched.
+
+    With METAFLOW_AIRFLOW_REST_API_URL set, also wait until Airflow loaded the file (exit 1
+    with Airflow's import error if it did not) and unpause the DAG.
+    """
+    name = name or getattr(obj, "mfairflow_group_name", None)
+    try:
+        file = file or default_dag_file(obj.flow.name, name)
+    except CompileError as exc:
+        click.secho(exc.render(), err=True, fg="red")
+        sys.exit(EXIT_USER_ERROR)
     options = CreateOptions(
         dag_file=file,
-        name=name or getattr(obj, "mfairflow_group_name", None),
+        name=name,
         max_workers=max_workers,
         workflow_timeout=workflow_timeout,
         worker_pool=worker_pool,
@@ -197,3 +226,99 @@ def create(
         f"(target {options.target}).",
         bold=True,
     )
+    try:
+        deploy_written(obj, dag_id, file, is_paused_upon_creation, deploy_timeout)
+    except CompileError as exc:
+        click.secho(exc.render(), err=True, fg="red")
+        sys.exit(EXIT_DEPLOY_FAILED)
+    if deployer_attribute_file:
+        write_deployer_attributes(obj, deployer_attribute_file, dag_id, file)
+
+
+@parameters.add_custom_parameters(deploy_mode=False)
+@airflow.command(help="Trigger a run of the deployed DAG, with this flow's Parameters as options.")
+@click.option("--name", default=None, type=str, help="DAG name (default: as for create).")
+@click.option("--run-id-file", default=None, help="Write the Metaflow run id to this file.")
+@click.option(
+    "--airflow-run-id", default=None, help="Airflow run id to use (default: a new unique one)."
+)
+@click.option("--deployer-attribute-file", default=None, hidden=True)
+@click.pass_obj
+def trigger(
+    obj,
+    name: Optional[str] = None,
+    run_id_file: Optional[str] = None,
+    airflow_run_id: Optional[str] = None,
+    deployer_attribute_file: Optional[str] = None,
+    **kwargs,
+) -> None:
+    """Post a DAG run with the given parameter values; print the Metaflow run's pathspec."""
+    from .live.cli_actions import trigger_flow
+
+    name = name or getattr(obj, "mfairflow_group_name", None)
+    try:
+        triggered = trigger_flow(obj, name, kwargs, airflow_run_id)
+    except CompileError as exc:
+        click.secho(exc.render(), err=True, fg="red")
+        sys.exit(EXIT_USER_ERROR)
+    pathspec = f"{obj.flow.name}/{triggered.run_id}"
+    if run_id_file:
+        with open(run_id_file, "w") as f:
+            f.write(triggered.run_id)
+    if deployer_attribute_file:
+        with open(deployer_attribute_file, "w") as f:
+            json.dump(
+                {
+                    "name": triggered.dag_id,
+                    "metadata": obj.metadata.metadata_str(),
+                    "pathspec": pathspec,
+                    "airflow_run_id": triggered.airflow_run_id,
+                },
+                f,
+            )
+    obj.echo(
+        f"DAG *{triggered.dag_id}* triggered (Airflow run *{triggered.airflow_run_id}*), "
+        f"Metaflow run *{pathspec}*.",
+        bold=True,
+    )
+
+
+@airflow.command(help="Status of one run (Airflow run id or Metaflow run id).")
+@click.argument("run")
+@click.option("--name", default=None, type=str, help="DAG name (default: as for create).")
+@click.pass_obj
+def status(obj, run: str, name: Optional[str] = None) -> None:
+    """Print Pending, Running, Succeeded or Failed."""
+    from .live.cli_actions import run_action
+
+    _live(lambda: click.echo(run_action(obj, name, run, "status")))
+
+
+@airflow.command(help="Terminate one run (Airflow run id or Metaflow run id).")
+@click.argument("run")
+@click.option("--name", default=None, type=str, help="DAG name (default: as for create).")
+@click.pass_obj
+def terminate(obj, run: str, name: Optional[str] = None) -> None:
+    """Mark the run failed in Airflow, which stops its tasks."""
+    from .live.cli_actions import run_action
+
+    _live(lambda: obj.echo(run_action(obj, name, run, "terminate")))
+
+
+@airflow.command(help="Delete the deployed DAG: pause, end runs, remove the file, delete it.")
+@click.option("--name", default=None, type=str, help="DAG name (default: as for create).")
+@click.option("--authorize", default=None, help="Accepted for compatibility; not needed.")
+@click.pass_obj
+def delete(obj, name: Optional[str] = None, authorize: Optional[str] = None) -> None:
+    """Remove the DAG from the DAGs folder and from Airflow."""
+    from .live.cli_actions import delete_flow
+
+    _live(lambda: delete_flow(obj, name))
+
+
+def _live(action) -> None:
+    try:
+        action()
+    except CompileError as exc:
+        click.secho(exc.render(), err=True, fg="red")
+        sys.exit(EXIT_USER_ERROR)

@@ -217,3 +217,56 @@ def _check_model_path(options: CreateOptions) -> None:
                 "it is left as it is",
                 hint="pass a new file name, or delete the file first",
             )
+
+
+def default_dag_file(flow_name: str, name) -> str:
+    """`$METAFLOW_AIRFLOW_DAGS_FOLDER/<dag id>.py`: where `create` writes without a FILE."""
+    from .deploy import resolve_dag_name
+    from .live.client import dags_folder_from_metaflow
+
+    folder = dags_folder_from_metaflow()
+    if not folder:
+        raise CompileError(
+            "no DAG file given and METAFLOW_AIRFLOW_DAGS_FOLDER is not set",
+            hint="pass the DAG file (python flow.py airflow create my_dag.py), or set "
+            "METAFLOW_AIRFLOW_DAGS_FOLDER to Airflow's DAGs folder",
+        )
+    dag_id = resolve_dag_name(flow_name, name)[0]
+    return os.path.join(folder, f"{dag_id}.py")
+
+
+def deploy_written(obj, dag_id: str, dag_file: str, paused: bool, timeout_s: float) -> None:
+    """With METAFLOW_AIRFLOW_REST_API_URL set: wait until Airflow loaded the new file, then
+    (un)pause the DAG. Without it, nothing (create only writes the file)."""
+    from .live.client import AirflowClient, config_from_metaflow
+    from .live.commands import deploy
+
+    config = config_from_metaflow()
+    if config is None:
+        return
+    written_at = os.stat(dag_file).st_mtime
+    deploy(
+        AirflowClient(config),
+        dag_id,
+        os.path.abspath(dag_file),
+        written_at,
+        paused,
+        timeout_s,
+        obj.echo,
+    )
+
+
+def write_deployer_attributes(obj, path: str, dag_id: str, dag_file: str) -> None:
+    """What Metaflow's Deployer reads after `create` (no credentials in it)."""
+    import json
+
+    with open(path, "w") as f:
+        json.dump(
+            {
+                "name": dag_id,
+                "flow_name": obj.flow.name,
+                "metadata": obj.metadata.metadata_str(),
+                "additional_info": {"dag_file": os.path.abspath(dag_file)},
+            },
+            f,
+        )

@@ -11,3 +11,4 @@ STEP_DECORATORS_DESC = [
     # check run without a cloud datastore (see airflow_kubernetes.py).
     ("kubernetes", ".airflow_kubernetes.AirflowCompileKubernetesDecorator"),
 ]
+DEPLOYER_IMPL_PROVIDERS_DESC = [("airflow", ".airflow_deployer.AirflowDeployer")]

@@ -1,0 +1,5 @@
+"""The live-Airflow side: REST client, a local Airflow, trigger/status/delete, Metaflow's Deployer.
+
+Knows nothing of templates or the analyzer; the compile pipeline calls `commands.deploy` after
+the DAG file is written.
+"""

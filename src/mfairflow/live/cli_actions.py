@@ -1,0 +1,52 @@
+"""The live commands with Metaflow's CLI state object: resolve the DAG, call `commands`."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from .client import AirflowClient, require_config
+from .commands import Triggered, delete, run_status, terminate, trigger
+
+
+def dag_id_of(obj, name: Optional[str]) -> str:
+    """The DAG id `create` gives this flow (``--name`` or flow name, or @project's name)."""
+    from ..deploy import resolve_dag_name
+
+    return resolve_dag_name(obj.flow.name, name)[0]
+
+
+def trigger_flow(
+    obj, name: Optional[str], values: dict, airflow_run_id: Optional[str]
+) -> Triggered:
+    """Post a run with the Parameters given on the command line (typed, as Airflow conf)."""
+    from metaflow.parameters import DelayedEvaluationParameter, JSONTypeClass
+
+    conf = {}
+    for _, param in obj.flow._get_parameters():
+        value = values.get(param.name.replace("-", "_").lower())
+        if value is None:
+            continue
+        if isinstance(value, DelayedEvaluationParameter):
+            value = value(return_str=True)
+        if isinstance(param.kwargs.get("type"), JSONTypeClass) and isinstance(value, str):
+            value = json.loads(value)
+        conf[param.name] = value
+    client = AirflowClient(require_config())
+    return trigger(client, dag_id_of(obj, name), conf, airflow_run_id)
+
+
+def run_action(obj, name: Optional[str], run: str, action: str) -> str:
+    """`status` or `terminate` of one run; the line to print."""
+    client = AirflowClient(require_config())
+    dag_id = dag_id_of(obj, name)
+    if action == "status":
+        return run_status(client, dag_id, run)
+    found = terminate(client, dag_id, run)
+    return f"Run *{found['dag_run_id']}* of DAG *{dag_id}* terminated."
+
+
+def delete_flow(obj, name: Optional[str]) -> None:
+    """`airflow delete`: see commands.delete."""
+    client = AirflowClient(require_config())
+    delete(client, dag_id_of(obj, name), None, obj.echo)

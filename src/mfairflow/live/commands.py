@@ -1,0 +1,214 @@
+"""What `airflow create/trigger/status/terminate/delete` do against a live Airflow (no click)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from .client import AirflowClient, AirflowError, parse_time, same_file
+
+# Airflow's run states → the statuses Metaflow's Deployer reports.
+STATUS = {
+    "queued": "Pending",
+    "running": "Running",
+    "success": "Succeeded",
+    "failed": "Failed",
+}
+_FLOW_NAME = re.compile(r'^FLOW_NAME = "([^"]+)"$', re.M)
+
+
+def metaflow_run_id(dag_id: str, airflow_run_id: str) -> str:
+    """The Metaflow run id a DAG run gets (the DAG's own `metaflow_run_id` helper)."""
+    digest = hashlib.md5(f"{dag_id}-{airflow_run_id}".encode(), usedforsecurity=False)
+    return "airflow-" + digest.hexdigest()[:12]
+
+
+def wait_until_parsed(
+    client: AirflowClient,
+    dag_id: str,
+    dag_file: str,
+    written_at: float,
+    timeout_s: float,
+    log: Callable[[str], None],
+) -> dict:
+    """Wait until Airflow parsed this version of ``dag_file`` as ``dag_id``; its DAG record.
+
+    Fails with Airflow's own import error for the file, or when the parse does not come
+    within ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    log(f"Waiting for Airflow to parse {dag_file} ...")
+    while True:
+        dag = client.get_dag(dag_id)
+        if dag is not None and same_file(dag["fileloc"], dag_file):
+            parsed = parse_time(dag.get("last_parsed_time"))
+            if parsed is not None and parsed >= written_at - 1:
+                return dag
+        for error in client.import_errors():
+            if same_file(error["filename"], dag_file):
+                # An import error older than this version of the file is about an old version.
+                when = parse_time(error.get("timestamp"))
+                if when is None or when >= written_at - 1:
+                    raise AirflowError(
+                        f"Airflow could not import {dag_file}:\n{error['stack_trace'].rstrip()}",
+                        hint="fix the error above; the file stays in place so that the Airflow UI "
+                        "shows it too",
+                    )
+        if time.monotonic() > deadline:
+            raise AirflowError(
+                f"Airflow did not parse {dag_file} within {timeout_s:.0f} s",
+                hint="is the file in Airflow's DAGs folder (METAFLOW_AIRFLOW_DAGS_FOLDER) and is "
+                "the dag-processor running? Raise --deploy-timeout on a slow Airflow",
+            )
+        time.sleep(1)
+
+
+def deploy(
+    client: AirflowClient,
+    dag_id: str,
+    dag_file: str,
+    written_at: float,
+    paused: bool,
+    timeout_s: float,
+    log: Callable[[str], None],
+) -> None:
+    """After the DAG file is written: wait for Airflow's parse, then (un)pause the DAG."""
+    dag = wait_until_parsed(client, dag_id, dag_file, written_at, timeout_s, log)
+    if bool(dag.get("is_paused")) != paused:
+        client.set_paused(dag_id, paused)
+    log(f"Airflow loaded DAG {dag_id} ({'paused' if paused else 'active'}).")
+
+
+@dataclass(frozen=True)
+class Triggered:
+    """A DAG run just posted: its Airflow run id and its Metaflow run id."""
+
+    dag_id: str
+    airflow_run_id: str
+    run_id: str
+
+
+def trigger(
+    client: AirflowClient, dag_id: str, conf: dict, airflow_run_id: Optional[str] = None
+) -> Triggered:
+    """Post a DAG run with ``conf`` (typed parameter values); refuses unknown or paused DAGs."""
+    dag = client.get_dag(dag_id)
+    if dag is None:
+        raise AirflowError(
+            f"Airflow has no DAG {dag_id!r}",
+            hint="deploy it first with `python flow.py airflow create` (with "
+            "METAFLOW_AIRFLOW_REST_API_URL set); if Airflow was restarted or reset, deploy again",
+        )
+    if dag.get("is_paused"):
+        raise AirflowError(
+            f"the DAG {dag_id!r} is paused in Airflow; a triggered run would wait forever",
+            hint="unpause it in the Airflow UI, or re-create it without --is-paused-upon-creation",
+        )
+    run = airflow_run_id or "mf-" + uuid.uuid4().hex[:16]
+    try:
+        response = client.trigger(dag_id, run, conf)
+    except AirflowError:
+        if airflow_run_id is None and client.get_run(dag_id, run) is not None:
+            # The post timed out but Airflow created the run (the id is ours alone).
+            return Triggered(dag_id, run, metaflow_run_id(dag_id, run))
+        raise
+    if response.status_code == 409:
+        raise AirflowError(
+            f"the DAG {dag_id!r} already has a run {run!r}", hint="choose another run id"
+        )
+    if response.status_code in (400, 422):
+        raise AirflowError(
+            f"Airflow refused the parameters of DAG {dag_id!r}: {_message(response)}",
+            hint="pass values of the parameters' types (see `python flow.py airflow trigger "
+            "--help`)",
+        )
+    return Triggered(dag_id, run, metaflow_run_id(dag_id, run))
+
+
+def _message(response) -> str:
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text
+    return str(detail)[:2000]
+
+
+def find_run(client: AirflowClient, dag_id: str, run: str) -> dict:
+    """A DAG run named by its Airflow run id or its Metaflow run id (``airflow-…``)."""
+    found = client.get_run(dag_id, run) if "/" not in run else None
+    if found is not None:
+        return found
+    wanted = run.split("/")[-1]
+    for candidate in client.list_runs(dag_id):
+        if metaflow_run_id(dag_id, candidate["dag_run_id"]) == wanted:
+            return candidate
+    raise AirflowError(
+        f"the DAG {dag_id!r} has no run {run!r}",
+        hint="give the Airflow run id or the Metaflow run id (airflow-...)",
+    )
+
+
+def run_status(client: AirflowClient, dag_id: str, run: str) -> str:
+    """Pending, Running, Succeeded or Failed."""
+    state = find_run(client, dag_id, run)["state"]
+    return STATUS.get(state, str(state).capitalize())
+
+
+def terminate(client: AirflowClient, dag_id: str, run: str) -> dict:
+    """End a run (Airflow marks it failed and stops its tasks); returns the run."""
+    found = find_run(client, dag_id, run)
+    if found["state"] in ("queued", "running"):
+        client.set_run_state(dag_id, found["dag_run_id"], "failed")
+    return found
+
+
+def delete(
+    client: AirflowClient,
+    dag_id: str,
+    dag_file: Optional[str],
+    log: Callable[[str], None],
+    timeout_s: float = 120,
+) -> None:
+    """Pause, end active runs, wait until none runs, remove the file, then delete the DAG.
+
+    In this order: deleting a DAG while one of its runs finishes crashed Airflow 3.3's
+    scheduler (StaleDataError).
+    """
+    dag = client.get_dag(dag_id)
+    if dag is None:
+        raise AirflowError(f"Airflow has no DAG {dag_id!r}", hint="nothing to delete")
+    dag_file = dag_file or dag["fileloc"]
+    client.set_paused(dag_id, True)
+    for run in client.list_runs(dag_id):
+        if run["state"] in ("queued", "running"):
+            client.set_run_state(dag_id, run["dag_run_id"], "failed")
+            log(f"Ended run {run['dag_run_id']}.")
+    deadline = time.monotonic() + timeout_s
+    while any(r["state"] in ("queued", "running") for r in client.list_runs(dag_id)):
+        if time.monotonic() > deadline:
+            raise AirflowError(
+                f"runs of {dag_id!r} did not end within {timeout_s:.0f} s", hint="try again later"
+            )
+        time.sleep(1)
+    time.sleep(3)  # let the scheduler finish its bookkeeping of the ended runs
+    if dag_file and os.path.exists(dag_file):
+        os.remove(dag_file)
+        log(f"Removed {dag_file}.")
+    client.delete_dag(dag_id)
+    log(f"Deleted DAG {dag_id} from Airflow.")
+
+
+def flow_name_of(client: AirflowClient, dag_id: str) -> str:
+    """The Metaflow flow a deployed DAG runs, read from the source Airflow stored."""
+    match = _FLOW_NAME.search(client.dag_source(dag_id))
+    if not match:
+        raise AirflowError(
+            f"the DAG {dag_id!r} was not generated by mfairflow",
+            hint="from_deployment works for DAGs written by mfairflow",
+        )
+    return match.group(1)

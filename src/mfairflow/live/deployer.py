@@ -1,0 +1,65 @@
+"""Metaflow's Deployer API for Airflow: `Deployer('flow.py').airflow(name=...).create(...)`.
+
+Registered by mfairflow's Metaflow extension (`DEPLOYER_IMPL_PROVIDERS_DESC`); TYPE is also the
+name of the CLI group whose `create` the base class runs with `--deployer-attribute-file`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Dict, Optional, Type
+
+from metaflow.runner.deployer_impl import DeployerImpl
+
+
+class AirflowDeployer(DeployerImpl):
+    """Deployer implementation for Airflow (mfairflow).
+
+    Parameters
+    ----------
+    name : str, optional, default None
+        Airflow DAG id. The flow name is used instead if this option is not specified.
+    """
+
+    TYPE: ClassVar[Optional[str]] = "airflow"
+
+    def __init__(self, deployer_kwargs: Dict[str, str], **kwargs: Any) -> None:
+        self._deployer_kwargs = deployer_kwargs
+        super().__init__(**kwargs)
+
+    @property
+    def deployer_kwargs(self) -> Dict[str, Any]:
+        """Options of the `airflow` group (``name``)."""
+        return self._deployer_kwargs
+
+    @staticmethod
+    def deployed_flow_type() -> Type[AirflowDeployedFlow]:  # noqa: F821
+        """The DeployedFlow class of this implementation."""
+        from .deployer_objects import AirflowDeployedFlow
+
+        return AirflowDeployedFlow
+
+    def create(self, **kwargs: Any) -> AirflowDeployedFlow:  # noqa: F821
+        """Compile the flow into the DAGs folder and wait until Airflow loaded it.
+
+        Parameters
+        ----------
+        file : str, optional
+            DAG file (default ``$METAFLOW_AIRFLOW_DAGS_FOLDER/<dag id>.py``).
+        target : str, optional, default "kubernetes"
+            ``kubernetes`` or ``local`` (steps as local processes, for testing).
+        tags : List[str], optional
+            DAG tags and Metaflow run tags.
+        is_paused_upon_creation : bool, optional, default False
+            Leave the DAG paused.
+        deploy_timeout : int, optional, default 300
+            Seconds to wait for Airflow's parse.
+        **kwargs : Any
+            Any other option of `airflow create` (max_workers, worker_pool, namespace, ...).
+
+        Returns
+        -------
+        AirflowDeployedFlow
+        """
+        from .deployer_objects import AirflowDeployedFlow
+
+        return self._create(AirflowDeployedFlow, **kwargs)

@@ -1,0 +1,188 @@
+"""DeployedFlow and TriggeredRun of mfairflow's Airflow deployer (Metaflow's Deployer API).
+
+create and trigger run the CLI (as Metaflow's Argo implementation does) and read the attribute
+files it writes; status, terminate and delete talk to Airflow directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import ClassVar, Iterator, Optional
+
+from metaflow.exception import MetaflowException
+from metaflow.runner.deployer import DeployedFlow, TriggeredRun, generate_fake_flow_file_contents
+from metaflow.runner.utils import get_lower_level_group, handle_timeout, temporary_fifo
+
+from .client import AirflowClient, AirflowConfig, AirflowError, config_from_metaflow
+from .commands import delete, find_run, flow_name_of, metaflow_run_id, run_status, terminate
+
+_SCHEMA_TYPES = {"integer": "int", "number": "float", "string": "str", "boolean": "bool"}
+
+
+def _client(env: Optional[dict] = None) -> AirflowClient:
+    """A client from the deployer's environment, else Metaflow's config."""
+    env = env or {}
+    url = env.get("METAFLOW_AIRFLOW_REST_API_URL")
+    if url:
+        config = AirflowConfig(
+            url=url.rstrip("/"),
+            username=env.get("METAFLOW_AIRFLOW_REST_API_USERNAME"),
+            password=env.get("METAFLOW_AIRFLOW_REST_API_PASSWORD"),
+            token=env.get("METAFLOW_AIRFLOW_REST_API_TOKEN"),
+        )
+    else:
+        config = config_from_metaflow()
+    if config is None:
+        raise MetaflowException("METAFLOW_AIRFLOW_REST_API_URL is not set")
+    try:
+        return AirflowClient(config)
+    except AirflowError as exc:
+        raise MetaflowException(exc.render()) from None
+
+
+class AirflowTriggeredRun(TriggeredRun):
+    """A triggered DAG run; ``name`` is the DAG id."""
+
+    def __init__(self, deployer, content: str) -> None:
+        super().__init__(deployer=deployer, content=content)
+        self.airflow_run_id = json.loads(content).get("airflow_run_id")
+
+    def _run_ref(self) -> str:
+        return self.airflow_run_id or self.pathspec.split("/")[-1]
+
+    @property
+    def status(self) -> Optional[str]:
+        """Pending, Running, Succeeded or Failed (Airflow's run state); None if unknown."""
+        try:
+            return run_status(_client(self.deployer.env_vars), self.name, self._run_ref())
+        except AirflowError:
+            return None
+
+    @property
+    def is_running(self) -> bool:
+        """True while the run is Pending or Running."""
+        return self.status in ("Pending", "Running")
+
+    def wait_for_completion(self, check_interval: int = 5, timeout: Optional[int] = None) -> None:
+        """Wait until the run ended; TimeoutError after ``timeout`` seconds."""
+        started = time.time()
+        while self.is_running:
+            if timeout is not None and time.time() - started > timeout:
+                raise TimeoutError("Airflow run did not complete within the specified timeout.")
+            time.sleep(check_interval)
+
+    def terminate(self, **kwargs) -> bool:
+        """End the run in Airflow (marked failed, its tasks stopped)."""
+        terminate(_client(self.deployer.env_vars), self.name, self._run_ref())
+        return True
+
+
+class AirflowDeployedFlow(DeployedFlow):
+    """A DAG deployed by mfairflow."""
+
+    TYPE: ClassVar[Optional[str]] = "airflow"
+
+    def trigger(self, **kwargs) -> AirflowTriggeredRun:
+        """Trigger a run; keyword arguments are the flow's Parameters."""
+        with temporary_fifo() as (attribute_file_path, attribute_file_fd):
+            command = get_lower_level_group(
+                self.deployer.api,
+                self.deployer.top_level_kwargs,
+                self.deployer.TYPE,
+                self.deployer.deployer_kwargs,
+            ).trigger(deployer_attribute_file=attribute_file_path, **kwargs)
+            pid = self.deployer.spm.run_command(
+                [sys.executable, *command],
+                env=self.deployer.env_vars,
+                cwd=self.deployer.cwd,
+                show_output=self.deployer.show_output,
+            )
+            command_obj = self.deployer.spm.get(pid)
+            content = handle_timeout(
+                attribute_file_fd, command_obj, self.deployer.file_read_timeout
+            )
+            command_obj.sync_wait()
+            if command_obj.process.returncode == 0:
+                return AirflowTriggeredRun(deployer=self.deployer, content=content)
+        raise RuntimeError(f"Error triggering {self.deployer.name} on Airflow")
+
+    def delete(self, **kwargs) -> bool:
+        """Pause, end runs, remove the DAG file, delete the DAG in Airflow."""
+        info = getattr(self.deployer, "additional_info", None) or {}
+        delete(
+            _client(self.deployer.env_vars),
+            self.deployer.name,
+            info.get("dag_file"),
+            lambda _msg: None,
+        )
+        return True
+
+    @classmethod
+    def from_deployment(cls, identifier: str, metadata: Optional[str] = None):
+        """Rebuild the deployment of DAG ``identifier`` from what Airflow shows of it."""
+        from metaflow import Deployer
+        from metaflow.client.core import get_metadata
+
+        client = _client(dict(os.environ))
+        try:
+            if client.get_dag(identifier) is None:
+                raise MetaflowException(f"No deployed flow found for: {identifier}")
+            flow_name = flow_name_of(client, identifier)
+            params = client.dag_details(identifier).get("params") or {}
+        except AirflowError as exc:
+            raise MetaflowException(exc.render()) from None
+        param_info = {}
+        for name, spec in params.items():
+            schema_type = (spec.get("schema") or {}).get("type", "string")
+            if isinstance(schema_type, list):
+                schema_type = next((t for t in schema_type if t != "null"), "string")
+            param_info[name] = {
+                "name": name,
+                "python_var_name": name.replace("-", "_"),
+                "type": _SCHEMA_TYPES.get(schema_type, "JSON"),
+                "description": (spec.get("description") or "").replace("'", ""),
+                "is_required": False,
+            }
+        contents = generate_fake_flow_file_contents(flow_name=flow_name, param_info=param_info)
+        with tempfile.NamedTemporaryFile(suffix=".py", delete=False, mode="w") as fake:
+            fake.write(contents)
+        deployer = Deployer(fake.name).airflow(name=identifier)
+        deployer.name = identifier
+        deployer.flow_name = flow_name
+        deployer.metadata = metadata if metadata is not None else get_metadata()
+        deployer.additional_info = {}
+        return cls(deployer=deployer)
+
+    @classmethod
+    def get_triggered_run(cls, identifier: str, run_id: str, metadata: Optional[str] = None):
+        """The run ``run_id`` (Airflow or Metaflow run id) of DAG ``identifier``."""
+        deployed = cls.from_deployment(identifier, metadata)
+        try:
+            found = find_run(_client(dict(os.environ)), identifier, run_id)
+        except AirflowError as exc:
+            raise MetaflowException(exc.render()) from None
+        content = {
+            "metadata": deployed.deployer.metadata,
+            "pathspec": "/".join(
+                (deployed.deployer.flow_name, metaflow_run_id(identifier, found["dag_run_id"]))
+            ),
+            "name": identifier,
+            "airflow_run_id": found["dag_run_id"],
+        }
+        return AirflowTriggeredRun(deployer=deployed.deployer, content=json.dumps(content))
+
+    @classmethod
+    def list_deployed_flows(cls, flow_name: Optional[str] = None) -> Iterator[AirflowDeployedFlow]:
+        """Every mfairflow DAG in Airflow (of ``flow_name`` only, if given)."""
+        client = _client(dict(os.environ))
+        for dag in client.list_dags():
+            try:
+                if flow_name is not None and flow_name_of(client, dag["dag_id"]) != flow_name:
+                    continue
+                yield cls.from_deployment(dag["dag_id"])
+            except (AirflowError, MetaflowException):
+                continue

@@ -1,0 +1,372 @@
+"""Deploy to, trigger and watch a live Airflow 3 (api-server, scheduler, dag-processor).
+
+One Airflow for the session (conftest.live_airflow, started by `mfairflow airflow up`'s code).
+Every flow is deployed with `--target local` (steps run as processes on the Airflow worker,
+with the local datastore under live.base/.metaflow, which this process reads too); the flows
+are deployed and triggered together first, then each test waits for its run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+E2E_FLOWS = ROOT / "tests" / "e2e_flows"
+PROBE = ROOT / "tests" / "metaflow_probe.py"
+
+pytestmark = pytest.mark.live
+
+CLI_FLOWS = {  # flow file → trigger options
+    "branch_flow.py": (),
+    "foreach_flow.py": (),
+    "nested_foreach_flow.py": (),
+    "switch_flow.py": ("--mode", "slow"),
+    "retry_flow.py": (),
+    "fail_flow.py": (),
+    "params_flow.py": ("--count", "7", "--flag", "True", "--config", '{"depth": 5}'),
+}
+
+
+def place(live, flow_file: str, name: str | None = None) -> Path:
+    """Copy a test flow into its own folder under the shared base; its path."""
+    folder = live.base / (name or Path(flow_file).stem)
+    folder.mkdir(exist_ok=True)
+    shutil.copy(E2E_FLOWS / flow_file, folder / flow_file)
+    return folder / flow_file
+
+
+def cli(live, flow: Path, *args: str, timeout: float = 400) -> subprocess.CompletedProcess:
+    """`python flow.py ARGS` in the flow's folder with the live environment."""
+    return subprocess.run(
+        [sys.executable, flow.name, *args],
+        cwd=flow.parent,
+        env=live.env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def client(live):
+    from mfairflow.live.client import AirflowClient
+
+    return AirflowClient(live.instance.config())
+
+
+def wait_run(live, dag_id: str, timeout: float = 420) -> str:
+    """The final state of the DAG's latest run."""
+    deadline = time.monotonic() + timeout
+    c = client(live)
+    while time.monotonic() < deadline:
+        runs = c.list_runs(dag_id)
+        if runs and runs[0]["state"] in ("success", "failed"):
+            return runs[0]["state"]
+        time.sleep(3)
+    raise AssertionError(f"{dag_id} did not finish within {timeout} s")
+
+
+def probe(live, flow: Path, flow_name: str, run_id: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, str(PROBE), "-", flow_name, run_id],
+        cwd=flow.parent,
+        env=live.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def triggered(live_airflow):
+    """Deploy (CLI, in parallel) and trigger every CLI flow; flow file → (flow path, run id)."""
+    live = live_airflow
+    flows = {name: place(live, name) for name in CLI_FLOWS}
+    creating = {
+        name: subprocess.Popen(
+            [sys.executable, flow.name, "airflow", "create", "--target", "local"],
+            cwd=flow.parent,
+            env=live.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name, flow in flows.items()
+    }
+    for proc in creating.values():
+        out, _ = proc.communicate(timeout=400)
+        assert proc.returncode == 0, out
+    triggering = {
+        name: subprocess.Popen(
+            [
+                sys.executable,
+                flow.name,
+                "airflow",
+                "trigger",
+                "--run-id-file",
+                "run_id",
+                *CLI_FLOWS[name],
+            ],
+            cwd=flow.parent,
+            env=live.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name, flow in flows.items()
+    }
+    runs = {}
+    for name, proc in triggering.items():
+        out, _ = proc.communicate(timeout=400)
+        assert proc.returncode == 0, out
+        runs[name] = (flows[name], (flows[name].parent / "run_id").read_text().strip())
+    return runs
+
+
+def dag_of(flow: Path) -> str:
+    return {
+        "branch_flow": "BranchFlow",
+        "foreach_flow": "ForeachFlow",
+        "nested_foreach_flow": "NestedForeachFlow",
+        "switch_flow": "SwitchFlow",
+        "retry_flow": "RetryFlow",
+        "fail_flow": "FailFlow",
+        "params_flow": "ParamsFlow",
+        "linear_flow": "LinearFlow",
+    }[flow.stem]
+
+
+def finished(live, triggered, name: str) -> dict:
+    flow, run_id = triggered[name]
+    state = wait_run(live, dag_of(flow))
+    run = probe(live, flow, dag_of(flow), run_id)
+    run["airflow_state"] = state
+    return run
+
+
+def test_cli_create_wrote_into_dags_folder_and_unpaused(live_airflow, triggered):
+    c = client(live_airflow)
+    dag = c.get_dag("BranchFlow")
+    assert not dag["is_paused"]
+    assert Path(dag["fileloc"]) == live_airflow.instance.dags_folder / "BranchFlow.py"
+
+
+def test_branch(live_airflow, triggered):
+    run = finished(live_airflow, triggered, "branch_flow.py")
+    assert run["airflow_state"] == "success" and run["successful"]
+    assert run["steps"]["end"][0]["artifacts"]["result"] == repr(6 + 10 + 5)
+
+
+def test_foreach_maps_in_parallel(live_airflow, triggered):
+    run = finished(live_airflow, triggered, "foreach_flow.py")
+    assert run["successful"]
+    assert run["steps"]["join"][0]["artifacts"]["results"] == repr([i * 2 for i in range(10)])
+    c = client(live_airflow)
+    airflow_run = c.list_runs("ForeachFlow")[0]["dag_run_id"]
+    tis = c.request(
+        "GET",
+        f"/dags/ForeachFlow/dagRuns/{airflow_run}/taskInstances",
+        params={"limit": 100},
+    ).json()["task_instances"]
+    mapped = [ti for ti in tis if ti["task_id"] == "process"]
+    assert sorted(ti["map_index"] for ti in mapped) == list(range(10))
+    spans = sorted((ti["start_date"], ti["end_date"]) for ti in mapped)
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "no two mapped tasks overlapped"
+
+
+def test_nested_foreach(live_airflow, triggered):
+    run = finished(live_airflow, triggered, "nested_foreach_flow.py")
+    assert run["successful"]
+    assert run["steps"]["end"][0]["artifacts"]["count"] == repr(3)
+
+
+def test_switch_takes_the_chosen_case(live_airflow, triggered):
+    run = finished(live_airflow, triggered, "switch_flow.py")
+    assert run["successful"]
+    assert run["steps"]["merge"][0]["artifacts"]["final"] == repr("WENT SLOW TWICE")
+    assert "fast" not in run["steps"]
+
+
+def test_retry(live_airflow, triggered):
+    run = finished(live_airflow, triggered, "retry_flow.py")
+    assert run["successful"]
+    assert run["steps"]["flaky"][0]["artifacts"]["attempt"] == repr(1)
+
+
+def test_failing_flow_fails(live_airflow, triggered):
+    run = finished(live_airflow, triggered, "fail_flow.py")
+    assert run["airflow_state"] == "failed"
+    assert not run["successful"]
+    flow, run_id = triggered["fail_flow.py"]
+    proc = cli(live_airflow, flow, "airflow", "status", run_id)
+    assert proc.returncode == 0 and proc.stdout.strip() == "Failed", proc.stdout + proc.stderr
+
+
+def test_parameters_reach_the_run_typed(live_airflow, triggered):
+    run = finished(live_airflow, triggered, "params_flow.py")
+    start = run["steps"]["start"][0]["artifacts"]
+    assert start["seen"] == repr(
+        {"count": 7, "rate": 0.5, "label": "plain", "flag": True, "config": {"depth": 5}}
+    )
+
+
+def test_deployer_api_linear_then_from_deployment(live_airflow, triggered, monkeypatch):
+    from metaflow import Deployer
+    from metaflow.runner.deployer import DeployedFlow
+
+    live = live_airflow
+    flow = place(live, "linear_flow.py")
+    monkeypatch.chdir(live.base)  # the Metaflow client finds base/.metaflow from here
+    for key, value in live.instance.exports().items():
+        monkeypatch.setenv(key, value)
+    deployed = (
+        Deployer(str(flow), show_output=False, env=live.env, cwd=str(flow.parent))
+        .airflow(name="linear_live")
+        .create(target="local", tags=["live"])
+    )
+    assert deployed.deployer.name == "linear_live"
+    assert deployed.deployer.flow_name == "LinearFlow"
+    run = deployed.trigger()
+    assert run.pathspec.startswith("LinearFlow/airflow-")
+    assert run.status in ("Pending", "Running", "Succeeded")
+    run.wait_for_completion(check_interval=3, timeout=400)
+    assert run.status == "Succeeded" and not run.is_running
+    assert run.run is not None and run.run.successful
+    assert run.run["end"].task["total"].data == 11 + 33
+    assert "live" in run.run.user_tags
+    again = DeployedFlow.from_deployment("linear_live", impl="airflow")
+    assert again.deployer.flow_name == "LinearFlow"
+    second = again.trigger()
+    assert second.pathspec != run.pathspec
+    same = DeployedFlow.from_airflow("linear_live")
+    second.wait_for_completion(check_interval=3, timeout=400)
+    assert second.status == "Succeeded"
+    fetched = same.get_triggered_run("linear_live", second.pathspec.split("/")[1])
+    assert fetched.status == "Succeeded" and fetched.run.successful
+    names = [d.deployer.name for d in DeployedFlow.list_airflow(flow_name="LinearFlow")]
+    assert names == ["linear_live"]
+    assert again.delete()
+    assert client(live).get_dag("linear_live") is None
+    assert not (live.instance.dags_folder / "linear_live.py").exists()
+    assert not processes_mentioning(str(flow.parent)), "a step process outlived delete"
+
+
+def processes_mentioning(text: str) -> list:
+    """Pids of processes whose command line mentions ``text``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                if text in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_second_up_reuses_the_running_airflow(live_airflow):
+    from mfairflow.live import local_airflow
+
+    home = live_airflow.instance.home
+    before = local_airflow.status(str(home))
+    again = local_airflow.up(str(home), live_airflow.instance.port, log=lambda _msg: None)
+    assert again == live_airflow.instance
+    assert local_airflow.status(str(home)) == before
+    assert set(before) == {"api-server", "scheduler", "dag-processor"} and all(before.values())
+
+
+def test_paused_upon_creation_stays_paused_and_trigger_refuses(live_airflow):
+    live = live_airflow
+    flow = place(live, "linear_flow.py", "paused")
+    proc = cli(
+        live,
+        flow,
+        "airflow",
+        "--name",
+        "paused_live",
+        "create",
+        "--target",
+        "local",
+        "--is-paused-upon-creation",
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert client(live).get_dag("paused_live")["is_paused"]
+    proc = cli(live, flow, "airflow", "--name", "paused_live", "trigger")
+    assert proc.returncode == 2
+    assert "is paused" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_broken_dag_reports_airflows_import_error(live_airflow):
+    live = live_airflow
+    flow = place(live, "linear_flow.py", "broken")
+    # An organization template that breaks at import time in Airflow (not at compile time).
+    templates = flow.parent / "templates"
+    templates.mkdir(exist_ok=True)
+    (templates / "dag.py.jinja").write_text(
+        '{% extends "mfairflow/dag.py.jinja" %}\n'
+        "{% block footer %}\nraise RuntimeError('broken on purpose in Airflow')\n{% endblock %}\n"
+    )
+    proc = cli(
+        live,
+        flow,
+        "airflow",
+        "--name",
+        "broken_live",
+        "create",
+        "--target",
+        "local",
+        "--template-dir",
+        str(templates),
+        "--deploy-timeout",
+        "120",
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "broken on purpose in Airflow" in proc.stderr
+    assert "error: Airflow could not import" in proc.stderr
+    broken = live.instance.dags_folder / "broken_live.py"
+    assert broken.exists()
+    broken.unlink()
+
+
+def test_bad_inputs_are_clear_errors(live_airflow, triggered):
+    live = live_airflow
+    flow, _ = triggered["params_flow.py"]
+    wrong = cli(live, flow, "airflow", "trigger", "--count", "7", "--config", "[1, 2]")
+    assert wrong.returncode == 2 and "refused the parameters" in wrong.stderr, wrong.stderr
+    unknown = cli(live, flow, "airflow", "--name", "no_such_dag", "trigger")
+    assert unknown.returncode == 2 and "has no DAG 'no_such_dag'" in unknown.stderr
+    again = cli(live, flow, "airflow", "trigger", "--airflow-run-id", "dup-1")
+    assert again.returncode == 0, again.stderr
+    dup = cli(live, flow, "airflow", "trigger", "--airflow-run-id", "dup-1")
+    assert dup.returncode == 2 and "already has a run 'dup-1'" in dup.stderr
+    bad_password = dict(live.env, METAFLOW_AIRFLOW_REST_API_PASSWORD="wrong")
+    proc = subprocess.run(
+        [sys.executable, flow.name, "airflow", "trigger"],
+        cwd=flow.parent,
+        env=bad_password,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and "refused the login" in proc.stderr, proc.stderr
+    nowhere = dict(live.env, METAFLOW_AIRFLOW_REST_API_URL="http://127.0.0.1:9")
+    proc = subprocess.run(
+        [sys.executable, flow.name, "airflow", "trigger"],
+        cwd=flow.parent,
+        env=nowhere,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and "cannot reach Airflow" in proc.stderr, proc.stderr
+    for proc in (wrong, unknown, dup):
+        assert "Traceback" not in proc.stderr
