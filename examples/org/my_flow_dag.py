@@ -26,7 +26,7 @@ FLOW_NAME = "MyAirflowFlow"
 FLOW_FILE = "my_flow.py"
 PRODUCTION_TOKEN = "myairflowflow-0-fiqs"
 DATASTORE_ROOT = "s3://mfairflow-test/metaflow"
-CODE_PACKAGE_URL = "s3://mfairflow-test/metaflow/MyAirflowFlow/data/79/7994139f570f41c81f90a582fa7fcd6857b18df8"
+CODE_PACKAGE_URL = "s3://mfairflow-test/metaflow/MyAirflowFlow/data/9f/9f4aeb92af803f1a5505183dd1053125a0e5ebef"
 # The flow name as one shell word (the pods' MF_PATHSPEC names the task for the log capture).
 FLOW_WORD = "MyAirflowFlow"
 
@@ -52,13 +52,13 @@ SETUP = [
         'python -c \'import boto3, os; ep=os.getenv("METAFLOW_S3_ENDPOINT_URL"); '
         'boto3.client("s3", **({"endpoint_url":ep} if ep else '
         '{})).download_file("mfairflow-test", '
-        '"metaflow/MyAirflowFlow/data/79/7994139f570f41c81f90a582fa7fcd6857b18df8", '
+        '"metaflow/MyAirflowFlow/data/9f/9f4aeb92af803f1a5505183dd1053125a0e5ebef", '
         "\"job.tar\")' && mflog 'Code package downloaded.' && break; sleep 10; "
         "i=$((i+1)); done"
     ),
     (
         "if [ $i -gt 5 ]; then mflog 'Failed to download code package from "
-        "s3://mfairflow-test/metaflow/MyAirflowFlow/data/79/7994139f570f41c81f90a582fa7fcd6857b18df8 "
+        "s3://mfairflow-test/metaflow/MyAirflowFlow/data/9f/9f4aeb92af803f1a5505183dd1053125a0e5ebef "
         "after 6 tries. Exiting...' && exit 1; fi"
     ),
     "TAR_OPTIONS='--warning=no-timestamp' tar -xzf job.tar -C .",
@@ -102,22 +102,20 @@ SECRETS = []
 
 # Environment of every task (a step's own variables are added to it).
 COMMON_ENV = {
-    "METAFLOW_CODE_URL": "s3://mfairflow-test/metaflow/MyAirflowFlow/data/79/7994139f570f41c81f90a582fa7fcd6857b18df8",
-    "METAFLOW_CODE_SHA": "7994139f570f41c81f90a582fa7fcd6857b18df8",
+    "METAFLOW_CODE_URL": "s3://mfairflow-test/metaflow/MyAirflowFlow/data/9f/9f4aeb92af803f1a5505183dd1053125a0e5ebef",
+    "METAFLOW_CODE_SHA": "9f4aeb92af803f1a5505183dd1053125a0e5ebef",
     "METAFLOW_CODE_DS": "s3",
     "METAFLOW_USER": "tester",
     "METAFLOW_PRODUCTION_TOKEN": "myairflowflow-0-fiqs",
     "METAFLOW_DEFAULT_DATASTORE": "s3",
     "METAFLOW_DEFAULT_METADATA": "local",
-    "METAFLOW_DATASTORE_SYSROOT_S3": "s3://mfairflow-test/metaflow",
-    "METAFLOW_DATATOOLS_S3ROOT": "s3://mfairflow-test/metaflow/data",
-    "METAFLOW_CARD_S3ROOT": "s3://mfairflow-test/metaflow/mf.cards",
     "METAFLOW_KUBERNETES_WORKLOAD": "1",
     "METAFLOW_RUNTIME_ENVIRONMENT": "kubernetes",
     "PYTHONUNBUFFERED": "x",
     "MF_DATASTORE": "s3",
     "MFLOG_STDOUT": "/tmp/mflog/stdout",
     "MFLOG_STDERR": "/tmp/mflog/stderr",
+    "METAFLOW_DATASTORE_SYSROOT_S3": "s3://mfairflow-test/metaflow",
     "ACME_ENV": "production",
 }
 # ... and the part Airflow renders for each task.

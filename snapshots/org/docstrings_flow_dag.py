@@ -1,5 +1,5 @@
 # =============================================================================
-# Acme ML platform: generated DAG for DocstringsFlow — owned by team ml-platform.
+# Acme ML platform: generated DAG for 'DocstringsFlow' — owned by team ml-platform.
 # Changes go through the flow's repository; see go/ml-dags.
 # =============================================================================
 # Airflow DAG for the Metaflow flow 'DocstringsFlow',

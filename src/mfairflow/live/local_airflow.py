@@ -115,6 +115,11 @@ def _environment(home: Path, port: int, major: int, secret: str, airflow: str) -
             "PYTHONUNBUFFERED": "1",
         }
     )
+    # SQLite: writers wait up to 60 s for the lock (the default, 5 s, crashed the scheduler with
+    # "database is locked" while several runs started at once on a loaded machine).
+    (home / "mfairflow_sqlite.py").write_text('CONNECT_ARGS = {"timeout": 60}\n')
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(home), env.get("PYTHONPATH", "")) if p)
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = "mfairflow_sqlite.CONNECT_ARGS"
     if major >= 3:
         env.update(
             {
