@@ -228,6 +228,9 @@ def test_deployer_api_linear_then_from_deployment(live_airflow, triggered, monke
     monkeypatch.chdir(live.base)  # the Metaflow client finds base/.metaflow from here
     for key, value in live.instance.exports().items():
         monkeypatch.setenv(key, value)
+    # The Metaflow client in this process needs a user, as in the flow's own processes (root
+    # is no Metaflow user).
+    monkeypatch.setenv("METAFLOW_USER", live.env.get("METAFLOW_USER", "tester"))
     deployed = (
         Deployer(str(flow), show_output=False, env=live.env, cwd=str(flow.parent))
         .airflow(name="linear_live")
@@ -348,7 +351,7 @@ def test_bad_inputs_are_clear_errors(live_airflow, triggered):
     assert again.returncode == 0, again.stderr
     dup = cli(live, flow, "airflow", "trigger", "--airflow-run-id", "dup-1")
     assert dup.returncode == 2 and "already has a run 'dup-1'" in dup.stderr
-    bad_password = dict(live.env, METAFLOW_AIRFLOW_REST_API_PASSWORD="wrong")
+    bad_password = dict(live.env, METAFLOW_AIRFLOW_PASSWORD="wrong")
     proc = subprocess.run(
         [sys.executable, flow.name, "airflow", "trigger"],
         cwd=flow.parent,

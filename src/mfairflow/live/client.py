@@ -44,9 +44,10 @@ def config_from_metaflow() -> Optional[AirflowConfig]:
         return None
     return AirflowConfig(
         url=str(url).rstrip("/"),
-        username=from_conf("AIRFLOW_REST_API_USERNAME") or None,
-        password=from_conf("AIRFLOW_REST_API_PASSWORD") or None,
-        token=from_conf("AIRFLOW_REST_API_TOKEN") or None,
+        # METAFLOW_AIRFLOW_USERNAME/_PASSWORD/_TOKEN; the ..._REST_API_... spellings also work.
+        username=from_conf("AIRFLOW_USERNAME") or from_conf("AIRFLOW_REST_API_USERNAME") or None,
+        password=from_conf("AIRFLOW_PASSWORD") or from_conf("AIRFLOW_REST_API_PASSWORD") or None,
+        token=from_conf("AIRFLOW_TOKEN") or from_conf("AIRFLOW_REST_API_TOKEN") or None,
         dags_folder=from_conf("AIRFLOW_DAGS_FOLDER") or None,
     )
 
@@ -129,8 +130,8 @@ class AirflowClient:
         if not (self.config.username and self.config.password):
             raise AirflowError(
                 "Airflow asks for credentials and none are configured",
-                hint="set METAFLOW_AIRFLOW_REST_API_USERNAME and "
-                "METAFLOW_AIRFLOW_REST_API_PASSWORD (or METAFLOW_AIRFLOW_REST_API_TOKEN)",
+                hint="set METAFLOW_AIRFLOW_USERNAME and "
+                "METAFLOW_AIRFLOW_PASSWORD (or METAFLOW_AIRFLOW_TOKEN)",
             )
         response = self._raw(
             "POST",
@@ -141,7 +142,7 @@ class AirflowClient:
             raise AirflowError(
                 f"Airflow refused the login of user {self.config.username!r} "
                 f"(HTTP {response.status_code})",
-                hint="check METAFLOW_AIRFLOW_REST_API_USERNAME / _PASSWORD",
+                hint="check METAFLOW_AIRFLOW_USERNAME / _PASSWORD",
             )
         self._bearer = response.json()["access_token"]
 
@@ -162,7 +163,7 @@ class AirflowClient:
         if response.status_code in (401, 403):
             raise AirflowError(
                 f"Airflow refused the credentials (HTTP {response.status_code} on {path})",
-                hint="check METAFLOW_AIRFLOW_REST_API_USERNAME / _PASSWORD / _TOKEN",
+                hint="check METAFLOW_AIRFLOW_USERNAME / _PASSWORD / _TOKEN",
             )
         if response.status_code not in ok:
             raise AirflowError(

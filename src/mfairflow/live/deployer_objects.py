@@ -30,9 +30,15 @@ def _client(env: Optional[dict] = None) -> AirflowClient:
     if url:
         config = AirflowConfig(
             url=url.rstrip("/"),
-            username=env.get("METAFLOW_AIRFLOW_REST_API_USERNAME"),
-            password=env.get("METAFLOW_AIRFLOW_REST_API_PASSWORD"),
-            token=env.get("METAFLOW_AIRFLOW_REST_API_TOKEN"),
+            username=(
+                env.get("METAFLOW_AIRFLOW_USERNAME")
+                or env.get("METAFLOW_AIRFLOW_REST_API_USERNAME")
+            ),
+            password=(
+                env.get("METAFLOW_AIRFLOW_PASSWORD")
+                or env.get("METAFLOW_AIRFLOW_REST_API_PASSWORD")
+            ),
+            token=(env.get("METAFLOW_AIRFLOW_TOKEN") or env.get("METAFLOW_AIRFLOW_REST_API_TOKEN")),
         )
     else:
         config = config_from_metaflow()

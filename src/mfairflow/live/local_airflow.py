@@ -60,8 +60,8 @@ class LocalAirflow:
         """The environment a shell (or a test) needs to talk to this Airflow."""
         return {
             "METAFLOW_AIRFLOW_REST_API_URL": self.url,
-            "METAFLOW_AIRFLOW_REST_API_USERNAME": USERNAME,
-            "METAFLOW_AIRFLOW_REST_API_PASSWORD": self.password,
+            "METAFLOW_AIRFLOW_USERNAME": USERNAME,
+            "METAFLOW_AIRFLOW_PASSWORD": self.password,
             "METAFLOW_AIRFLOW_DAGS_FOLDER": str(self.dags_folder),
         }
 
