@@ -230,7 +230,11 @@ def test_deployer_api_linear_then_from_deployment(live_airflow, triggered, monke
         monkeypatch.setenv(key, value)
     # The Metaflow client in this process needs a user, as in the flow's own processes (root
     # is no Metaflow user).
-    monkeypatch.setenv("METAFLOW_USER", live.env.get("METAFLOW_USER", "tester"))
+    # (Metaflow reads METAFLOW_USER once, at import, so USER is what counts here.)
+    user = live.env.get("METAFLOW_USER", "tester")
+    monkeypatch.setenv("METAFLOW_USER", user)
+    monkeypatch.setenv("USER", user)
+    monkeypatch.setenv("USERNAME", user)
     deployed = (
         Deployer(str(flow), show_output=False, env=live.env, cwd=str(flow.parent))
         .airflow(name="linear_live")
