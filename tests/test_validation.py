@@ -688,7 +688,7 @@ def test_dag_file_that_is_the_flow_file_is_rejected(tmp_path):
     assert "Traceback" not in stderr, stderr
     assert result.proc.returncode == 2, stderr
     error, hint, _ = parse_error(stderr)
-    assert "the DAG file name is the same as the flow file name" in error
+    assert "the DAG file is the flow file itself" in error
     assert hint is not None and hint.startswith("hint: ")
     assert (flow_dir / "plain_flow.py").read_text() == PLAIN
     assert sorted(p.name for p in flow_dir.iterdir()) == ["plain_flow.py"]
