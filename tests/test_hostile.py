@@ -147,7 +147,7 @@ dns_subdomain = st.lists(dns_label, min_size=1, max_size=3).map(".".join)
 fields = st.fixed_dictionaries(
     {
         "default": no_nul(hostile),
-        "help": hostile,
+        "help": no_nul(hostile),  # a NUL in a help text is an error (test_limits)
         "tag": no_nul(short_text).filter(tag_ok),
         "namespace": no_nul(hostile).filter(bool),
         "pool": no_nul(short_text).filter(pool_ok),
@@ -155,7 +155,7 @@ fields = st.fixed_dictionaries(
         "flow_doc": hostile.filter(doc_ok),
         "step_doc": hostile,
         "annotation": hostile,
-        "bucket_key": short_text.map(lambda s: "s3://bucket/" + s),
+        "bucket_key": no_nul(short_text).map(lambda s: "s3://bucket/" + s),  # NUL: an error
         "secret": dns_subdomain,
     }
 )
@@ -190,7 +190,7 @@ if __name__ == "__main__":
 EVERYTHING = "".join(NASTY)
 SAMPLE = {
     "default": EVERYTHING.replace("\x00", ""),
-    "help": EVERYTHING,
+    "help": EVERYTHING.replace("\x00", ""),
     "tag": "'\"\\{{ ds }}{% x %}{# $(id) `id` ;\n\r\t中😀",
     "namespace": EVERYTHING.replace("\x00", ""),
     "pool": "pool {{ x }} '\"\\\n$(id)",
@@ -204,7 +204,7 @@ SAMPLE = {
 LONG = {
     **SAMPLE,
     "default": ("{{ ds }}'\"\\\n" * 1000)[:10_000],
-    "help": "{% raw %}\x00" * 1000,
+    "help": "{% raw %}\x01" * 1000,
     "namespace": "{# é #}" * 1000,
     "env": ("$(id) {{ run_id }}\r\n" * 600)[:10_000],
     "flow_doc": "\"\"\"'''\n{{ x }}\n" * 700,
