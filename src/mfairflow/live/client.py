@@ -15,7 +15,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from ..errors import CompileError
 
@@ -35,20 +35,29 @@ class AirflowConfig:
     dags_folder: Optional[str] = None
 
 
-def config_from_metaflow() -> Optional[AirflowConfig]:
-    """The Airflow settings of Metaflow's config (env or profile); None without a URL."""
+def config_from_metaflow(env: Optional[Mapping[str, str]] = None) -> Optional[AirflowConfig]:
+    """The Airflow settings of Metaflow's config (env or profile); None without a URL.
+
+    ``env``: variables that override Metaflow's own, key by key (a Deployer's ``env_vars``)."""
     from metaflow.metaflow_config import from_conf
 
-    url = from_conf("AIRFLOW_REST_API_URL")
+    def setting(*names: str) -> Optional[str]:
+        for name in names:
+            value = (env or {}).get("METAFLOW_" + name) or from_conf(name)
+            if value:
+                return str(value)
+        return None
+
+    url = setting("AIRFLOW_REST_API_URL")
     if not url:
         return None
     return AirflowConfig(
-        url=str(url).rstrip("/"),
+        url=url.rstrip("/"),
         # METAFLOW_AIRFLOW_USERNAME/_PASSWORD/_TOKEN; the ..._REST_API_... spellings also work.
-        username=from_conf("AIRFLOW_USERNAME") or from_conf("AIRFLOW_REST_API_USERNAME") or None,
-        password=from_conf("AIRFLOW_PASSWORD") or from_conf("AIRFLOW_REST_API_PASSWORD") or None,
-        token=from_conf("AIRFLOW_TOKEN") or from_conf("AIRFLOW_REST_API_TOKEN") or None,
-        dags_folder=from_conf("AIRFLOW_DAGS_FOLDER") or None,
+        username=setting("AIRFLOW_USERNAME", "AIRFLOW_REST_API_USERNAME"),
+        password=setting("AIRFLOW_PASSWORD", "AIRFLOW_REST_API_PASSWORD"),
+        token=setting("AIRFLOW_TOKEN", "AIRFLOW_REST_API_TOKEN"),
+        dags_folder=setting("AIRFLOW_DAGS_FOLDER"),
     )
 
 
@@ -109,17 +118,22 @@ class AirflowClient:
         import httpx
 
         # A loaded Airflow (one SQLite writer, 2 cores) can stall for a while: reads are retried
-        # on a timeout; a refused connection fails at once.
+        # on a timeout and on a 500/503 (SQLite's "database is locked"); a refused connection
+        # fails at once.
         attempts = 3 if method == "GET" else 1
         failure: Exception = RuntimeError("no attempt")
-        for _ in range(attempts):
+        for attempt in range(attempts):
             try:
-                return self._http.request(method, self.config.url + path, **kwargs)
+                response = self._http.request(method, self.config.url + path, **kwargs)
             except httpx.TimeoutException as exc:
                 failure = exc
+                continue
             except httpx.HTTPError as exc:
                 failure = exc
                 break
+            if response.status_code not in (500, 503) or attempt == attempts - 1:
+                return response
+            time.sleep(1 + attempt)
         raise AirflowError(
             f"cannot reach Airflow at {self.config.url} ({type(failure).__name__}: {failure})",
             hint="is Airflow running? (`mfairflow airflow status`); check "

@@ -17,7 +17,7 @@ from metaflow.exception import MetaflowException
 from metaflow.runner.deployer import DeployedFlow, TriggeredRun, generate_fake_flow_file_contents
 from metaflow.runner.utils import get_lower_level_group, handle_timeout, temporary_fifo
 
-from .client import AirflowClient, AirflowConfig, AirflowError, config_from_metaflow
+from .client import AirflowClient, AirflowError, config_from_metaflow
 from .commands import delete, find_run, flow_name_of, metaflow_run_id, run_status, terminate
 
 _SCHEMA_TYPES = {"integer": "int", "number": "float", "string": "str", "boolean": "bool"}
@@ -25,23 +25,7 @@ _SCHEMA_TYPES = {"integer": "int", "number": "float", "string": "str", "boolean"
 
 def _client(env: Optional[dict] = None) -> AirflowClient:
     """A client from the deployer's environment, else Metaflow's config."""
-    env = env or {}
-    url = env.get("METAFLOW_AIRFLOW_REST_API_URL")
-    if url:
-        config = AirflowConfig(
-            url=url.rstrip("/"),
-            username=(
-                env.get("METAFLOW_AIRFLOW_USERNAME")
-                or env.get("METAFLOW_AIRFLOW_REST_API_USERNAME")
-            ),
-            password=(
-                env.get("METAFLOW_AIRFLOW_PASSWORD")
-                or env.get("METAFLOW_AIRFLOW_REST_API_PASSWORD")
-            ),
-            token=(env.get("METAFLOW_AIRFLOW_TOKEN") or env.get("METAFLOW_AIRFLOW_REST_API_TOKEN")),
-        )
-    else:
-        config = config_from_metaflow()
+    config = config_from_metaflow(env)
     if config is None:
         raise MetaflowException("METAFLOW_AIRFLOW_REST_API_URL is not set")
     try:

@@ -115,9 +115,14 @@ def _environment(home: Path, port: int, major: int, secret: str, airflow: str) -
             "PYTHONUNBUFFERED": "1",
         }
     )
-    # SQLite: writers wait up to 60 s for the lock (the default, 5 s, crashed the scheduler with
-    # "database is locked" while several runs started at once on a loaded machine).
-    (home / "mfairflow_sqlite.py").write_text('CONNECT_ARGS = {"timeout": 60}\n')
+    # SQLite: the scheduler and dag-processor wait up to 60 s for the lock (the default, 5 s,
+    # crashed the scheduler with "database is locked" while several runs started at once on a
+    # loaded machine). The api-server gives up after 10 s (see API_ENV): concurrent requests can
+    # deadlock on SQLite's lock until one side's wait ends, so a long wait there stalled every
+    # request for a minute; a short one ends such a deadlock with a 500 that clients retry.
+    (home / "mfairflow_sqlite.py").write_text(
+        'CONNECT_ARGS = {"timeout": 60}\nAPI_CONNECT_ARGS = {"timeout": 10}\n'
+    )
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(home), env.get("PYTHONPATH", "")) if p)
     env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = "mfairflow_sqlite.CONNECT_ARGS"
     if major >= 3:
@@ -154,6 +159,11 @@ def _environment(home: Path, port: int, major: int, secret: str, airflow: str) -
         )
     return env
 
+
+# What the api-server's environment changes (its SQLite lock wait, see _environment).
+API_ENV = {
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "mfairflow_sqlite.API_CONNECT_ARGS",
+}
 
 # The scheduler runs the tasks (LocalExecutor / SequentialExecutor children): at a lower CPU
 # priority they leave the API server enough of a small machine to answer within seconds while
@@ -270,7 +280,7 @@ def up(
             with open(home_path / "logs" / f"{name}.log", "ab") as out:
                 proc = subprocess.Popen(
                     command,
-                    env=env,
+                    env={**env, **API_ENV} if name == "api-server" else env,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
