@@ -204,6 +204,36 @@ def schedule_of(dag):
     return None  # pragma: no cover - every supported Airflow has one of the two
 
 
+# The scheduled runs the probe lists: from this instant (a Thursday, three days before Europe's
+# 2026 change to summer time), as the scheduler would plan them with catchup.
+RUNS_FROM = "2026-03-26T00:00:00+00:00"
+RUNS = 4
+
+
+def next_runs(dag) -> list:
+    """When the DAG's first RUNS scheduled runs start (ISO, UTC), or [] if it has no schedule."""
+    import pendulum
+    from airflow.timetables.base import TimeRestriction
+
+    if schedule_of(dag) is None:
+        return []
+    timetable = dag.timetable
+    if not hasattr(timetable, "next_dagrun_info"):  # Airflow 3: the scheduler's (core) one
+        from airflow.serialization.serialized_objects import DagSerialization
+
+        timetable = DagSerialization.from_dict(DagSerialization.to_dict(dag)).timetable
+    runs, last = [], None
+    earliest = pendulum.parse(RUNS_FROM)
+    for _ in range(RUNS):
+        info = timetable.next_dagrun_info(
+            last_automated_data_interval=last,
+            restriction=TimeRestriction(earliest=earliest, latest=None, catchup=True),
+        )
+        runs.append(info.run_after.in_timezone("UTC").isoformat())
+        last = info.data_interval
+    return runs
+
+
 def describe_params(dag) -> dict:
     params = {}
     for name in dag.params:
@@ -219,6 +249,8 @@ def describe_params(dag) -> dict:
 def describe_dag(dag) -> dict:
     return {
         "schedule": schedule_of(dag),
+        "timezone": str(dag.timezone.name),
+        "next_runs": next_runs(dag),
         "catchup": dag.catchup,
         "max_active_tasks": dag.max_active_tasks,
         "dagrun_timeout_seconds": seconds(dag.dagrun_timeout),

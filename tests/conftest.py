@@ -108,7 +108,7 @@ BUCKET = "mfairflow-deploy"
 SECRET = "not-a-real-secret-key-9f8e7d"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def s3_endpoint():
     """A moto S3 server on 127.0.0.1, with one bucket."""
     with socket.socket() as sock:
@@ -271,3 +271,25 @@ def live_airflow(tmp_path_factory):
         yield live
     finally:
         local_airflow.down(str(base / "airflow"), log=lambda _msg: None)
+
+
+# pytest-xdist (`make test` runs two workers): every test that uses a server started once per
+# session runs on the one worker of that server's group, so each starts once, as without xdist.
+XDIST_GROUPS = {
+    "live_airflow": "live-airflow3",
+    "cloud_tokens": "emulators",
+    "azurite": "emulators",
+    "fake_gcs": "emulators",
+    "s3_endpoint": "emulators",
+    "cloud": "emulators",  # asks for the three above by name
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Put each test that needs a session server into that server's xdist group."""
+    for item in items:
+        groups = {XDIST_GROUPS[name] for name in item.fixturenames if name in XDIST_GROUPS}
+        if len(groups) > 1:
+            raise pytest.UsageError(f"{item.nodeid} needs servers of groups {sorted(groups)}")
+        if groups:
+            item.add_marker(pytest.mark.xdist_group(groups.pop()))

@@ -14,6 +14,8 @@ import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import FLOWS, ROOT, compile_flow
@@ -68,6 +70,8 @@ COMPILED = {
     "ScheduledFlow": ("scheduled_flow", ("--workflow-timeout", "3600")),
     "ParameterizedFlow": ("parameterized_flow", ("--workflow-timeout", "3600")),
     "WeeklyFlow": ("weekly_flow", ()),
+    "TimezoneFlow": ("timezone_flow", ()),
+    "ExitHooksFlow": ("exit_hooks_flow", ()),
     "HourlyFlow": ("hourly_flow", ()),
     "S3SensorFlow": ("s3_sensor_flow", ()),
     "ExternalTaskFlow": ("external_task_flow", ()),
@@ -108,6 +112,12 @@ TASKS = {
     "ScheduledFlow": LINEAR,
     "ParameterizedFlow": LINEAR,
     "WeeklyFlow": LINEAR,
+    "TimezoneFlow": LINEAR,
+    "ExitHooksFlow": [
+        *LINEAR,
+        "exit_hook_on_success_notify_team",
+        "exit_hook_on_error_page_on_call",
+    ],
     "HourlyFlow": LINEAR,
     "S3SensorFlow": ["s3_key_sensor", *LINEAR],
     "ExternalTaskFlow": ["external_task_sensor", *LINEAR],
@@ -149,6 +159,11 @@ TASKS = {
 }
 # DAG id → its edges (upstream, downstream); a linear DAG's edges follow TASKS.
 EDGES = {
+    "ExitHooksFlow": {
+        ("start", "end"),
+        ("end", "exit_hook_on_success_notify_team"),
+        ("end", "exit_hook_on_error_page_on_call"),
+    },
     "S3SensorFlow": {("s3_key_sensor", "start"), ("start", "end")},
     "ExternalTaskFlow": {("external_task_sensor", "start"), ("start", "end")},
     "MultiSensorFlow": {
@@ -398,6 +413,7 @@ def test_schedule_catchup_and_dag_arguments(reports, version):
         "ProductionMLFlow": "0 2 * * *",
         "WeeklyFlow": "@weekly",
         "HourlyFlow": "@hourly",
+        "TimezoneFlow": "30 9 * * 1-5",
     }
     timeouts = {"ScheduledFlow": 3600.0, "ProductionMLFlow": 14400.0, "my_custom_dag_name": 3600.0}
     max_tasks = {"ForeachOptions": 7, "ProductionMLFlow": 50}
@@ -415,6 +431,42 @@ def test_schedule_catchup_and_dag_arguments(reports, version):
         assert dag["dagrun_timeout_seconds"] == timeouts.get(dag_id), dag_id
         assert dag["tags"] == tags.get(dag_id, []), dag_id
         assert dag["is_paused_upon_creation"] is (dag_id in paused), dag_id
+        assert dag["timezone"] == ("Europe/Berlin" if dag_id == "TimezoneFlow" else "UTC"), dag_id
+
+
+@both_airflows
+def test_schedule_timezone_follows_daylight_saving_time(reports, version):
+    """9:30 in Berlin on weekdays: 8:30 UTC in winter, 7:30 UTC from the last Sunday of March."""
+    runs = loaded(reports, version)["dags"]["TimezoneFlow"]["next_runs"]
+    # Airflow 2's cron schedule starts a run when its interval ends, Airflow 3's at the cron
+    # time: either way every run starts at a cron time, in Berlin's time of that day.
+    assert {
+        "2026-03-27T08:30:00+00:00",  # Friday, winter time (UTC+1)
+        "2026-03-30T07:30:00+00:00",  # Monday, summer time (UTC+2)
+        "2026-03-31T07:30:00+00:00",
+    } <= set(runs), runs
+    berlin = [datetime.fromisoformat(run).astimezone(ZoneInfo("Europe/Berlin")) for run in runs]
+    assert {(t.hour, t.minute) for t in berlin} == {(9, 30)}, runs
+    assert all(t.weekday() < 5 for t in berlin), runs
+    utc = loaded(reports, version)["dags"]["ScheduledFlow"]["next_runs"]
+    assert {run[10:] for run in utc} == {"T10:00:00+00:00"}, utc
+
+
+@both_airflows
+def test_exit_hooks_follow_end_with_their_trigger_rules_and_image(reports, version):
+    tasks = tasks_of(reports, version, "ExitHooksFlow")
+    success = tasks["exit_hook_on_success_notify_team"]
+    error = tasks["exit_hook_on_error_page_on_call"]
+    assert (success["trigger_rule"], error["trigger_rule"]) == ("all_success", "one_failed")
+    for task, function in ((success, "notify_team"), (error, "page_on_call")):
+        assert task["upstream"] == ["end"]
+        script = task["cmds"][2]
+        assert (
+            "python -m metaflow.plugins.exit_hook.exit_hook_script exit_hooks_flow.py "
+            f"{function} ExitHooksFlow/{{{{ metaflow_run_id(run_id) }}}}"
+        ) in script
+        assert task["image"] == "registry.example.com/hooks:1"
+    assert tasks["start"]["image"] != "registry.example.com/hooks:1"
 
 
 @both_airflows
@@ -588,7 +640,16 @@ def test_docstrings_become_descriptions_and_docs(reports, version):
 
 def test_airflow_2_and_airflow_3_see_the_same_dags(reports):
     three, two = loaded(reports, "airflow3"), loaded(reports, "airflow2")
-    assert two["dags"] == three["dags"]
+
+    # Their scheduled runs differ by design: Airflow 2 starts a cron run when its interval
+    # ends, Airflow 3 at the cron time (test_schedule_timezone_follows_daylight_saving_time).
+    def seen(report):
+        return {
+            dag_id: {k: v for k, v in dag.items() if k != "next_runs"}
+            for dag_id, dag in report["dags"].items()
+        }
+
+    assert seen(two) == seen(three)
 
 
 # Issue 17's shapes: DAG id → {task: (mapped, trigger rule, pre-execute hook)}

@@ -285,21 +285,25 @@ def test_trigger_on_finish_is_rejected(tmp_path):
     )
 
 
-def test_exit_hook_is_rejected(tmp_path):
-    # Metaflow 2.19 exports `exit_hook` as a flow decorator; its own checks (flow_init) come
-    # after mfairflow's, so this is mfairflow's error.
-    text = linear_flow(
-        "HookFlow",
-        prelude="\n\ndef notify(run):\n    pass\n\n\n",
-        flow_decos=("@exit_hook(on_success=[notify])",),
-    )
-    expect_user_error(
-        tmp_path,
-        "hook_flow",
-        text,
-        message="@exit_hook is not supported with Airflow",
-        at_class=True,
-    )
+HOOK_PRELUDE = "\n\ndef notify(run=None):\n    pass\n\n\n"
+
+
+@pytest.mark.parametrize(
+    "hook, message",
+    [
+        ("on_success=['nowhere']", "the exit hook 'nowhere' of @exit_hook(on_success=...) is not"),
+        ("on_error=['no_such_pkg.hook']", "the exit hook 'no_such_pkg.hook' of @exit_hook(on_e"),
+        ("on_success=[lambda run: None]", "the exit hook '<lambda>' of @exit_hook(on_success"),
+        ("on_success=[notify], options={'cpu': 2}", "the only option is 'image'"),
+        ("on_success=[notify], options={'image': ''}", "must name an image"),
+    ],
+    # (A hook list that is not a list, or holds neither functions nor names, or two empty
+    # lists: Metaflow's own exit_hook decorator rejects these before mfairflow runs.)
+    ids=["unknown", "unimportable", "lambda", "option", "image"],
+)
+def test_exit_hook_that_cannot_run_is_rejected(tmp_path, hook, message):
+    text = linear_flow("HookFlow", prelude=HOOK_PRELUDE, flow_decos=(f"@exit_hook({hook})",))
+    expect_user_error(tmp_path, "hook_flow", text, message=message, at_class=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -452,13 +456,14 @@ def test_recursive_conditional_step_is_rejected(tmp_path):
 # @schedule
 
 
-def test_schedule_timezone_is_rejected(tmp_path):
-    text = linear_flow("TzFlow", flow_decos=("@schedule(daily=True, timezone='Europe/Paris')",))
+@pytest.mark.parametrize("zone", ["'Europe/Nowhere'", "'../../etc/passwd'", "'europe/berlin'", "3"])
+def test_schedule_timezone_that_is_no_zone_name_is_rejected(tmp_path, zone):
+    text = linear_flow("TzFlow", flow_decos=(f"@schedule(daily=True, timezone={zone})",))
     expect_user_error(
         tmp_path,
         "tz_flow",
         text,
-        message="@schedule(timezone=...) is not supported with Airflow",
+        message=f"@schedule(timezone={eval(zone)!r}) is not a time zone name Airflow knows",
         at_class=True,
     )
 

@@ -138,6 +138,25 @@ class SplitsSpec:
 
 
 @dataclass(frozen=True)
+class HookSpec:
+    """An @exit_hook function as an Airflow task after the end step."""
+
+    task_id: str
+    var: str
+    function: str
+    """The hook as Metaflow's exit-hook script finds it: a name in the flow file, or
+    ``module.function``."""
+    on: str
+    """``success`` or ``error``."""
+    trigger_rule: str
+    """``all_success`` (the end step succeeded) or ``one_failed`` (a step failed)."""
+    script_args: str
+    """Shell words for the script: the flow file and the function (escaped for Jinja)."""
+    image: Optional[str] = None
+    """The pod's image when @exit_hook(options={"image": ...}) sets one (kubernetes target)."""
+
+
+@dataclass(frozen=True)
 class StepRun:
     """The parts of a task's ``python FLOW_FILE step ...`` command that differ between tasks.
 
@@ -255,6 +274,8 @@ class DagSpec:
     doc_md: Optional[str]
     owner: str
     schedule: Optional[str]
+    timezone: Optional[str]
+    """IANA zone the schedule is read in (the start date's zone; DST-aware), None for UTC."""
     dagrun_timeout_s: Optional[int]
     max_active_tasks: int
     pool: Optional[str]
@@ -268,6 +289,10 @@ class DagSpec:
     edges: Tuple[Tuple[str, str], ...]
     """(upstream variable, downstream variable) pairs, sensors first, in graph order."""
     runtime: RuntimeSpec
+    exit_hooks: Tuple[HookSpec, ...] = ()
+    """Hook tasks after the end step, success hooks first."""
+    hook_env: Pairs = ()
+    """Environment a hook process adds to the common one (local target: the datastore)."""
     on_failure_callback: Optional[Tuple[str, str]] = None
     """(module, function) of the organization's failure callback, or None."""
     generator: str = field(default="mfairflow")

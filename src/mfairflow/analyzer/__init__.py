@@ -16,13 +16,14 @@ from .commands import step_run, task_env
 from .context import FlowContext
 from .deployment import Deployment
 from .docs import dag_doc, first_line, markdown_text
+from .exit_hooks import analyze_exit_hooks, local_hook_env
 from .foreach import foreach_mappings
 from .names import TEMPLATE_NAMES
 from .option_checks import check_env_names, check_flow_name, check_options, check_org
 from .params import analyze_params
 from .pods import analyze_pod
 from .runtime import build_runtime, system_metadata, with_deployment
-from .schedule import analyze_schedule
+from .schedule import analyze_schedule, analyze_timezone
 from .secrets_check import check_secrets
 from .sensors import analyze_sensors
 from .step_settings import deploy_time_decospecs, retries, retry_delay, timeout_seconds
@@ -62,6 +63,7 @@ def analyze_flow(
     task_vars = {step: python_identifier(step, taken_vars) for step in order}
     taken_task_ids = set(order)
     sensors = analyze_sensors(ctx, taken_task_ids, taken_vars)
+    hooks = analyze_exit_hooks(ctx, options.target, taken_task_ids, taken_vars)
 
     system_labels, system_annotations = system_metadata(ctx, deployment.production_token)
     mappings = foreach_mappings(ctx)
@@ -164,6 +166,9 @@ def analyze_flow(
         for child in sorted(graph[step].out_funcs, key=order.index):
             edges.append((source, task_vars[child]))
 
+    # Exit hooks follow the end step: a failure anywhere reaches it as upstream_failed.
+    edges += [(task_vars[graph.end_step], hook.var) for hook in hooks]
+
     return DagSpec(
         dag_id=dag_id,
         flow_name=ctx.flow_name,
@@ -173,6 +178,7 @@ def analyze_flow(
         doc_md=dag_doc(graph.doc, bool(mappings)),
         owner=ctx.username,
         schedule=schedule,
+        timezone=analyze_timezone(ctx) if schedule else None,
         dagrun_timeout_s=options.workflow_timeout if schedule else None,
         max_active_tasks=options.max_workers,
         pool=options.worker_pool or org.pool,
@@ -184,6 +190,8 @@ def analyze_flow(
         branches=tuple(branches),
         splits=tuple(splits_tasks[step] for step in order if step in splits_tasks),
         edges=tuple(edges),
+        exit_hooks=hooks,
+        hook_env=local_hook_env(ctx) if hooks and options.target == "local" else (),
         runtime=build_runtime(
             ctx,
             options,

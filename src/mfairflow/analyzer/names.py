@@ -48,4 +48,10 @@ TEMPLATE_NAMES = {
     "MAPPED_TASK_ID",
     "STEP_OPTIONS",
     "INIT_PARAMS",
+    "FLOW_WORD",
+    "hook_commands",
+    "HOOK_ENV",
+    "run_if_chosen",
+    "AirflowSkipException",
+    "pendulum",
 }

@@ -32,13 +32,6 @@ def analyze_schedule(ctx: FlowContext) -> Optional[str]:
         return None
     attrs = decos[0].attributes
     location = ctx.flow_location()
-    if attrs.get("timezone"):
-        raise CompileError(
-            "@schedule(timezone=...) is not supported with Airflow",
-            hint="write the cron expression in UTC (or in the Airflow installation's default "
-            "timezone) and remove timezone=",
-            location=location,
-        )
     cron = attrs.get("cron")
     if cron:
         cron = str(cron).strip(_ASCII_SPACE)
@@ -65,6 +58,29 @@ def analyze_schedule(ctx: FlowContext) -> Optional[str]:
     if attrs.get("daily"):
         return "@daily"
     return None
+
+
+def analyze_timezone(ctx: FlowContext) -> Optional[str]:
+    """The IANA time zone `@schedule(timezone=...)` names (the DAG's cron is read in it, with its
+    daylight-saving changes), or None for UTC."""
+    decos = ctx.flow_decorators("schedule")
+    zone = decos[0].attributes.get("timezone") if decos else None
+    if zone is None or zone == "":
+        return None
+    if not isinstance(zone, str) or zone not in _zone_names():
+        raise CompileError(
+            f"@schedule(timezone={zone!r}) is not a time zone name Airflow knows",
+            hint="use an IANA time zone name such as 'Europe/Berlin', 'America/New_York' or 'UTC'",
+            location=ctx.flow_location(),
+        )
+    return zone
+
+
+def _zone_names() -> set[str]:
+    """The IANA zone names of this Python (its tzdata), as Airflow's pendulum reads them."""
+    import zoneinfo
+
+    return zoneinfo.available_timezones() | {"UTC"}
 
 
 _DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)

@@ -20,8 +20,6 @@ UNSUPPORTED_FLOW_DECORATORS = {
     "@airflow_external_task_sensor, or a trigger in the UI or API)",
     "trigger_on_finish": "remove @trigger_on_finish and wait for the upstream DAG with "
     "@airflow_external_task_sensor instead",
-    "exit_hook": "remove @exit_hook and use Airflow callbacks (on_failure_callback / "
-    "on_success_callback) in an organization template instead",
 }
 UNSUPPORTED_KUBERNETES_OPTIONS = (
     "use_tmpfs",

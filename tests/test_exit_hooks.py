@@ -1,0 +1,57 @@
+"""Issue 16.3: @exit_hook as hook tasks after the end step, run end to end with `--target local`
+(`airflow dags test`): the success hook runs after a successful run, the error hook after a
+failed one, each with the Metaflow Run of that DAG run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_e2e_local import LocalAirflow
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory):
+    return LocalAirflow(tmp_path_factory.mktemp("airflow-hooks")).deploy("exit_hook_flow.py")
+
+
+def hooks_run(deployed, fail: bool) -> tuple[dict, dict, str]:
+    """Run the DAG; (what each hook wrote, by kind; the Metaflow run's pathspec; the log)."""
+    for kind in ("success", "error"):
+        (deployed.flow_dir / f"hook_{kind}.json").unlink(missing_ok=True)
+    _, log, _ = deployed.dags_test({"fail": fail})
+    written = {
+        kind: json.loads((deployed.flow_dir / f"hook_{kind}.json").read_text())
+        for kind in ("success", "error")
+        if (deployed.flow_dir / f"hook_{kind}.json").exists()
+    }
+    return written, deployed.probe(), log
+
+
+def test_the_dag_has_one_hook_task_per_function_after_end(deployed):
+    source = deployed.dag_file.read_text()
+    assert 'trigger_rule="all_success"' in source and 'trigger_rule="one_failed"' in source
+    assert "end >> exit_hook_on_success_celebrate" in source
+    assert "end >> exit_hook_on_error_mourn" in source
+
+
+def test_success_hook_runs_after_a_successful_run(deployed):
+    written, run, log = hooks_run(deployed, fail=False)
+    assert run["successful"], log[-3000:]
+    assert set(written) == {"success"}, log[-3000:]
+    assert written["success"] == {
+        "pathspec": run["pathspec"],
+        "successful": True,
+        "middle_value": 42,
+    }
+
+
+def test_error_hook_runs_after_a_failed_step(deployed):
+    written, run, log = hooks_run(deployed, fail=True)
+    assert not run["successful"]
+    assert "failing on purpose" in log
+    assert set(written) == {"error"}, log[-3000:]
+    assert written["error"]["pathspec"] == run["pathspec"]
+    assert written["error"]["successful"] is False
