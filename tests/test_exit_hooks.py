@@ -5,6 +5,7 @@ failed one, each with the Metaflow Run of that DAG run."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 from test_e2e_local import LocalAirflow
@@ -17,11 +18,11 @@ def deployed(tmp_path_factory):
     return LocalAirflow(tmp_path_factory.mktemp("airflow-hooks")).deploy("exit_hook_flow.py")
 
 
-def hooks_run(deployed, fail: bool) -> tuple[dict, dict, str]:
-    """Run the DAG; (what each hook wrote, by kind; the Metaflow run's pathspec; the log)."""
+def hooks_run(deployed, fail: bool, hook_fails: bool = False) -> tuple[dict, dict, str]:
+    """Run the DAG; (what each hook wrote, by kind; the Metaflow run; the log)."""
     for kind in ("success", "error"):
         (deployed.flow_dir / f"hook_{kind}.json").unlink(missing_ok=True)
-    _, log, _ = deployed.dags_test({"fail": fail})
+    _, log, _ = deployed.dags_test({"fail": fail, "hook_fails": hook_fails})
     written = {
         kind: json.loads((deployed.flow_dir / f"hook_{kind}.json").read_text())
         for kind in ("success", "error")
@@ -46,6 +47,7 @@ def test_success_hook_runs_after_a_successful_run(deployed):
         "successful": True,
         "middle_value": 42,
     }
+    assert last_dag_run_state(deployed) == "success"  # the skipped error hook leaves it green
 
 
 def test_error_hook_runs_after_a_failed_step(deployed):
@@ -55,3 +57,27 @@ def test_error_hook_runs_after_a_failed_step(deployed):
     assert set(written) == {"error"}, log[-3000:]
     assert written["error"]["pathspec"] == run["pathspec"]
     assert written["error"]["successful"] is False
+    assert last_dag_run_state(deployed) == "failed"
+
+
+def last_dag_run_state(deployed) -> str:
+    """The state Airflow recorded for the DAG's newest run."""
+    proc = subprocess.run(
+        [deployed.airflow.airflow, "dags", "list-runs", deployed.dag_id, "-o", "json"],
+        env=deployed.airflow.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # Airflow may print warnings first: the JSON is the line that starts with "[{".
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("[{"))
+    return max(json.loads(line), key=lambda run: run["run_after"])["state"]
+
+
+def test_a_failing_success_hook_turns_the_dag_run_red_not_the_metaflow_run(deployed):
+    written, run, log = hooks_run(deployed, fail=False, hook_fails=True)
+    assert set(written) == {"success"}, log[-3000:]
+    assert "the success hook fails on purpose" in log
+    assert run["successful"]  # every step succeeded: the Metaflow run is successful
+    assert last_dag_run_state(deployed) == "failed"

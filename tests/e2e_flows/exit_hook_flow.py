@@ -19,6 +19,8 @@ def record(kind, run):
 
 def celebrate(run=None):
     record("success", run)
+    if run.data.hook_fails:
+        raise RuntimeError("the success hook fails on purpose")
 
 
 def mourn(run=None):
@@ -28,6 +30,7 @@ def mourn(run=None):
 @exit_hook(on_success=[celebrate], on_error=["mourn"])
 class ExitHookFlow(FlowSpec):
     fail = Parameter("fail", default=False, type=bool)
+    hook_fails = Parameter("hook_fails", default=False, type=bool)
 
     @step
     def start(self):

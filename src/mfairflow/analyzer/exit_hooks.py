@@ -64,8 +64,14 @@ def local_hook_env(ctx: FlowContext) -> tuple[tuple[str, str], ...]:
     """What a hook process of the local target needs to read the run back (the datastore and
     metadata the steps were given on their command line)."""
     root = ctx.flow_datastore.datastore_root
-    if ctx.flow_datastore.TYPE != "local":
-        return ()
+    datastore = str(ctx.flow_datastore.TYPE)
+    settings = (
+        ("METAFLOW_DEFAULT_DATASTORE", datastore),
+        ("METAFLOW_DEFAULT_METADATA", str(ctx.metadata.TYPE)),
+    )
+    if datastore != "local":  # a cloud datastore: its root as Metaflow reads it
+        sysroot = (f"METAFLOW_DATASTORE_SYSROOT_{datastore.upper()}", airflow_literal(root))
+        return (*settings, sysroot)
     if os.path.basename(root) != ".metaflow":
         raise CompileError(
             f"@exit_hook with --target local needs a datastore root named .metaflow, not {root!r}",
@@ -73,11 +79,8 @@ def local_hook_env(ctx: FlowContext) -> tuple[tuple[str, str], ...]:
             "flow) or give a root ending in /.metaflow",
             location=ctx.flow_location(),
         )
-    return (
-        ("METAFLOW_DEFAULT_DATASTORE", "local"),
-        ("METAFLOW_DEFAULT_METADATA", str(ctx.metadata.TYPE)),
-        ("METAFLOW_DATASTORE_SYSROOT_LOCAL", airflow_literal(os.path.dirname(root))),
-    )
+    # Metaflow's local root is <sysroot>/.metaflow.
+    return (*settings, ("METAFLOW_DATASTORE_SYSROOT_LOCAL", airflow_literal(os.path.dirname(root))))
 
 
 def _functions(value, kind: str, location: str) -> list[str]:
