@@ -11,7 +11,7 @@ NODE_DIR := .node
 AZURITE_VERSION := 3.35.0
 EXAMPLE := examples/my_flow.py
 # Tests mostly wait on subprocesses (compiles, Airflow, emulators): two workers, each session
-# server on one of them (tests/conftest.py: XDIST_GROUPS).
+# server on one of them (tests/conftest.py: pytest_xdist_make_scheduler).
 TEST_WORKERS ?= 2
 OUT := out
 
@@ -55,7 +55,7 @@ demo-live: install
 	$(BIN)/python scripts/demo_live.py examples/demo_flow.py $(OUT)
 
 test: install install-af2
-	MFAIRFLOW_AF2_PYTHON=$(AF2_VENV)/bin/python $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=30
+	MFAIRFLOW_AF2_PYTHON=$(AF2_VENV)/bin/python $(BIN)/pytest -q -n $(TEST_WORKERS) --durations=30
 
 snapshots: install install-af2
 	MFAIRFLOW_AF2_PYTHON=$(AF2_VENV)/bin/python $(BIN)/pytest -q tests/test_snapshots.py --snapshot-update

@@ -273,8 +273,11 @@ def live_airflow(tmp_path_factory):
         local_airflow.down(str(base / "airflow"), log=lambda _msg: None)
 
 
-# pytest-xdist (`make test` runs two workers): every test that uses a server started once per
-# session runs on the one worker of that server's group, so each starts once, as without xdist.
+# pytest-xdist (`make test` runs two workers). Each worker is a session of its own, so the tests
+# that use a server started once per session must all run on one worker: whole test modules are
+# handed out, and the modules that use one server's fixtures (found in their source: a function
+# taking that fixture) count as one unit. (xdist's own `--dist loadgroup` cannot be used: with
+# pytest 9 the group suffix it adds to node ids has no effect.)
 XDIST_GROUPS = {
     "live_airflow": "live-airflow3",
     "cloud_tokens": "emulators",
@@ -285,11 +288,35 @@ XDIST_GROUPS = {
 }
 
 
-def pytest_collection_modifyitems(config, items):
-    """Put each test that needs a session server into that server's xdist group."""
-    for item in items:
-        groups = {XDIST_GROUPS[name] for name in item.fixturenames if name in XDIST_GROUPS}
-        if len(groups) > 1:
-            raise pytest.UsageError(f"{item.nodeid} needs servers of groups {sorted(groups)}")
-        if groups:
-            item.add_marker(pytest.mark.xdist_group(groups.pop()))
+def server_groups() -> dict[str, str]:
+    """Test module (node id prefix) → the group of the session servers its functions take."""
+    import ast
+
+    groups = {}
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        names = {
+            arg.arg
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            for arg in node.args.args
+        }
+        found = {XDIST_GROUPS[name] for name in names if name in XDIST_GROUPS}
+        if len(found) > 1:
+            raise pytest.UsageError(f"{path.name} uses the servers of {sorted(found)}")
+        if found:
+            groups[f"tests/{path.name}"] = found.pop()
+    return groups
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Whole modules to each worker; the modules of one session server's group together."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    groups = server_groups()
+
+    class ServerGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return groups.get(module, module)
+
+    return ServerGroupScheduling(config, log)

@@ -377,3 +377,38 @@ def test_bad_inputs_are_clear_errors(live_airflow, triggered):
     assert proc.returncode == 2 and "cannot reach Airflow" in proc.stderr, proc.stderr
     for proc in (wrong, unknown, dup):
         assert "Traceback" not in proc.stderr
+
+
+def test_exit_hooks_on_the_live_scheduler(live_airflow):
+    """Issue 16.3 on a running scheduler: the success hook after a run that succeeds, the
+    error hook after one that fails, each reading the Metaflow run of its DAG run."""
+    live = live_airflow
+    cases = {"hooks_ok": ("--fail", "False"), "hooks_fail": ("--fail", "True")}
+    flows = {name: place(live, "exit_hook_flow.py", name) for name in cases}
+    for name, flow in flows.items():
+        proc = cli(live, flow, "airflow", "--name", name, "create", "--target", "local")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name, flow in flows.items():
+        proc = cli(
+            live,
+            flow,
+            "airflow",
+            "--name",
+            name,
+            "trigger",
+            "--run-id-file",
+            "run_id",
+            *cases[name],
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    expected = {"hooks_ok": ("success", "success", True), "hooks_fail": ("failed", "error", False)}
+    for name, flow in flows.items():
+        state, kind, successful = expected[name]
+        assert wait_run(live, name) == state, name
+        run_id = (flow.parent / "run_id").read_text().strip()
+        written = {
+            path.stem: json.loads(path.read_text()) for path in flow.parent.glob("hook_*.json")
+        }
+        assert set(written) == {f"hook_{kind}"}, (name, written)
+        assert written[f"hook_{kind}"]["pathspec"] == f"ExitHookFlow/{run_id}", name
+        assert written[f"hook_{kind}"]["successful"] is successful, name

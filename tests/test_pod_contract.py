@@ -80,10 +80,12 @@ FLOWS = {
         {"result": {"sides": [11, 12], "louds": ["ALPHA", 'IT\'S "QUOTED" {{ NOT JINJA }}']}},
     ),
     "secrets_flow.py": ("SecretsFlow", {"summary": "db-alice:17"}),
+    "hooked_flow.py": ("HookedFlow", {"value": 7}),
 }
 FLOW_DIRS = {
     "fan_flow.py": ROOT / "tests" / "datastore_flows",
     "secrets_flow.py": ROOT / "tests" / "datastore_flows",
+    "hooked_flow.py": ROOT / "tests" / "datastore_flows",
 }
 # Which flows run against which datastore: S3 keeps its two, Azure and GCS run the flow with a
 # branch and a foreach (every kind of pod) to stay within the test budget.
@@ -93,6 +95,7 @@ CASES = [
     ("azure", "fan_flow.py"),
     ("gs", "fan_flow.py"),
     ("s3", "secrets_flow.py"),
+    ("azure", "hooked_flow.py"),  # exit hooks' pods: Metaflow's exit-hook script reads the run
 ]
 
 
@@ -230,3 +233,7 @@ def test_pods_fetch_the_code_package_and_run_their_steps(tmp_path, cloud, flow_f
     assert found["ds_type"] == cloud.kind
     assert found["values"] == {name: repr(value) for name, value in expected.items()}
     assert "end: " in proc.stdout and "start: " in proc.stdout
+    if flow_file == "hooked_flow.py":  # (a replay runs every pod: the error hook's too)
+        hook = outputs["exit_hook_on_success_report"]
+        assert f"HOOK success {flow_name}/{run_id} True 7" in hook, hook[-3000:]
+        assert f"HOOK error {flow_name}/{run_id}" in outputs["exit_hook_on_error_alarm"]
