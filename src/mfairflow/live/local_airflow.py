@@ -249,8 +249,9 @@ def up(
                 "create",
                 "--username",
                 USERNAME,
-                "--password",
-                password,
+                # One word: a random password may start with "-" (argparse then takes it for
+                # an option).
+                f"--password={password}",
                 "--role",
                 "Admin",
                 "--email",
