@@ -67,7 +67,7 @@ def analyze_timezone(ctx: FlowContext) -> Optional[str]:
     zone = decos[0].attributes.get("timezone") if decos else None
     if zone is None or zone == "":
         return None
-    if not isinstance(zone, str) or zone not in _zone_names():
+    if not isinstance(zone, str) or not _is_zone(zone):
         raise CompileError(
             f"@schedule(timezone={zone!r}) is not a time zone name Airflow knows",
             hint="use an IANA time zone name such as 'Europe/Berlin', 'America/New_York' or 'UTC'",
@@ -76,11 +76,19 @@ def analyze_timezone(ctx: FlowContext) -> Optional[str]:
     return zone
 
 
-def _zone_names() -> set[str]:
-    """The IANA zone names of this Python (its tzdata), as Airflow's pendulum reads them."""
+def _is_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA zone of this Python's tz database (as Airflow's pendulum
+    reads them); where the database cannot be listed, whether it loads."""
     import zoneinfo
 
-    return zoneinfo.available_timezones() | {"UTC"}
+    names = zoneinfo.available_timezones()
+    if names:
+        return name in names or name == "UTC"
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return False
+    return True
 
 
 _DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)

@@ -166,8 +166,8 @@ API_ENV = {
 }
 
 # The scheduler runs the tasks (LocalExecutor / SequentialExecutor children): at a lower CPU
-# priority they leave the API server enough of a small machine to answer within seconds while
-# runs are busy (on 2 cores, 8 running steps starved it past a 120 s read timeout).
+# priority they leave the API server its share of a small machine while runs are busy, so that
+# the CLI's calls are answered promptly.
 NICE = ("scheduler",)
 NICE_INCREMENT = 10
 
