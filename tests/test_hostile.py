@@ -147,7 +147,7 @@ dns_subdomain = st.lists(dns_label, min_size=1, max_size=3).map(".".join)
 fields = st.fixed_dictionaries(
     {
         "default": no_nul(hostile),
-        "help": no_nul(hostile),  # a NUL in a help text is an error (test_limits)
+        "help": no_nul(hostile),  # a NUL in a help text is an error (test_validation_limits)
         "tag": no_nul(short_text).filter(tag_ok),
         "namespace": no_nul(hostile).filter(bool),
         "pool": no_nul(short_text).filter(pool_ok),
