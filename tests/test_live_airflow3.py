@@ -412,3 +412,23 @@ def test_exit_hooks_on_the_live_scheduler(live_airflow):
         assert set(written) == {f"hook_{kind}"}, (name, written)
         assert written[f"hook_{kind}"]["pathspec"] == f"ExitHookFlow/{run_id}", name
         assert written[f"hook_{kind}"]["successful"] is successful, name
+
+
+def test_timezone_schedule_next_run_as_airflow_reports_it(live_airflow):
+    """Issue 16.4: Airflow's API reports the next run of `@schedule(cron="30 9 * * 1-5",
+    timezone="Europe/Berlin")` at 9:30 Berlin time on a weekday (in UTC, per the season)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    live = live_airflow
+    flow = place(live, "timezone_flow.py", "timezone")
+    proc = cli(live, flow, "airflow", "create", "--target", "local", "--is-paused-upon-creation")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    dag = client(live).get_dag("TimezoneFlow")
+    after = dag.get("next_dagrun_run_after") or dag.get("next_dagrun_create_after")
+    assert after, dag
+    berlin = datetime.fromisoformat(after.replace("Z", "+00:00")).astimezone(
+        ZoneInfo("Europe/Berlin")
+    )
+    assert (berlin.hour, berlin.minute) == (9, 30) and berlin.weekday() < 5, after
+    assert dag["timetable_description"], dag
