@@ -154,6 +154,8 @@ class HookSpec:
     """Shell words for the script: the flow file and the function (escaped for Jinja)."""
     image: Optional[str] = None
     """The pod's image when @exit_hook(options={"image": ...}) sets one (kubernetes target)."""
+    retries: int = 0
+    """Airflow retries of the hook task (none: a hook is not part of the run)."""
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,8 @@ class DagSpec:
     """Hook tasks after the end step, success hooks first."""
     hook_env: Pairs = ()
     """Environment a hook process adds to the common one (local target: the datastore)."""
+    hook_script: str = "python -m metaflow.plugins.exit_hook.exit_hook_script"
+    """Shell words that run Metaflow's exit-hook script (its arguments follow)."""
     on_failure_callback: Optional[Tuple[str, str]] = None
     """(module, function) of the organization's failure callback, or None."""
     generator: str = field(default="mfairflow")
