@@ -155,6 +155,33 @@ def has_pre_execute_hook(task) -> bool:
     return getattr(task, "_pre_execute_hook", None) is not None
 
 
+def asset_name(asset) -> str:
+    """An Asset's name (Airflow 3) or a Dataset's URI (Airflow 2)."""
+    return getattr(asset, "name", None) or asset.uri
+
+
+def schedule_assets(dag) -> list:
+    """The names of the Assets (Datasets) a DAG is scheduled on, sorted; [] for none."""
+    timetable = dag.timetable
+    condition = getattr(timetable, "asset_condition", None) or getattr(
+        timetable, "dataset_condition", None
+    )
+    if condition is None:
+        return []
+    found = []
+
+    def walk(node) -> None:
+        children = getattr(node, "objects", None)
+        if children is not None:  # AssetAll / DatasetAll
+            for child in children:
+                walk(child)
+        elif getattr(node, "name", None) or getattr(node, "uri", None):
+            found.append(asset_name(node))  # (not the null condition of a time schedule)
+
+    walk(condition)
+    return sorted(found)
+
+
 def describe_task(task) -> dict:
     info = {
         "operator": operator_name(task),
@@ -170,6 +197,7 @@ def describe_task(task) -> dict:
             getattr(argument(task, "trigger_rule"), "value", None) or argument(task, "trigger_rule")
         ),
         "pre_execute_hook": has_pre_execute_hook(task),
+        "outlets": sorted(asset_name(a) for a in (argument(task, "outlets") or [])),
     }
     name = info["operator"]
     if name == "KubernetesPodOperator":
@@ -229,6 +257,8 @@ def next_runs(dag) -> list:
             last_automated_data_interval=last,
             restriction=TimeRestriction(earliest=earliest, latest=None, catchup=True),
         )
+        if info is None:  # scheduled on Assets only
+            break
         runs.append(info.run_after.in_timezone("UTC").isoformat())
         last = info.data_interval
     return runs
@@ -249,6 +279,8 @@ def describe_params(dag) -> dict:
 def describe_dag(dag) -> dict:
     return {
         "schedule": schedule_of(dag),
+        "timetable": type(dag.timetable).__name__,
+        "assets": schedule_assets(dag),
         "timezone": str(dag.timezone.name),
         "next_runs": next_runs(dag),
         "catchup": dag.catchup,

@@ -453,6 +453,35 @@ def test_schedule_timezone_follows_daylight_saving_time(reports, version):
 
 
 @both_airflows
+def test_every_end_step_announces_its_flow_and_triggers_schedule_on_assets(reports, version):
+    """Issue 16.1/16.2: the end step's outlet is the flow's finish Asset; @trigger_on_finish
+    and @trigger DAGs are scheduled on their Assets (all of them), beside @schedule's cron."""
+    dags = loaded(reports, version)["dags"]
+    for dag_id, dag in dags.items():
+        announcing = [task_id for task_id, task in dag["tasks"].items() if task["outlets"]]
+        assert len(announcing) == 1, (dag_id, announcing)
+    assert dags["BranchFlow"]["tasks"]["end"]["outlets"] == ["metaflow.BranchFlow.end"]
+    assert dags["BranchFlow"]["assets"] == []
+    down = dags["DownstreamFlow"]
+    assert down["assets"] == [
+        "metaflow.UpstreamFlow.end",
+        "metaflow.analytics.prod.FeatureFlow.end",
+    ]
+    assert down["timetable"] == (
+        "AssetTriggeredTimetable" if version == "airflow3" else "DatasetTriggeredTimetable"
+    )
+    assert down["next_runs"] == []
+    event = dags["EventFlow"]
+    assert event["assets"] == ["data.ready", "model.trained"]
+    assert event["timetable"] == (
+        "AssetOrTimeSchedule" if version == "airflow3" else "DatasetOrTimeSchedule"
+    )
+    # ... and at 6:00 Berlin time: 05:00 UTC before the change to summer time, 04:00 after.
+    assert {"2026-03-27T05:00:00+00:00", "2026-03-30T04:00:00+00:00"} <= set(event["next_runs"])
+    assert event["tasks"]["end"]["outlets"] == ["metaflow.EventFlow.end"]
+
+
+@both_airflows
 def test_exit_hooks_follow_end_with_their_trigger_rules_and_image(reports, version):
     tasks = tasks_of(reports, version, "ExitHooksFlow")
     success = tasks["exit_hook_on_success_notify_team"]

@@ -98,6 +98,65 @@ def test_airflow2_deploy_trigger_success(tmp_path):
         )
         assert probe.returncode == 0, probe.stderr
         assert json.loads(probe.stdout)["steps"]["end"][0]["artifacts"]["total"] == "44"
+        assert_datasets_trigger(base, env, run_id)
     finally:
         down = mfairflow_af2("airflow", "down", "--home", str(home), env=env)
         assert down.returncode == 0, down.stderr
+
+
+def assert_datasets_trigger(base: Path, env: dict, linear_run: str) -> None:
+    """Issue 16 on Airflow 2's Datasets: LinearFlow's finish is a Dataset event naming its run,
+    and an event published through /api/v1 starts EventFlow with the parameters it maps."""
+    flow_dir = base / "event"
+    flow_dir.mkdir()
+    shutil.copy(ROOT / "tests" / "e2e_flows" / "event_flow.py", flow_dir)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [AF2_PYTHON, "event_flow.py", "airflow", *args],
+            cwd=flow_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    create = run("create", "--target", "local")
+    assert create.returncode == 0, create.stdout + create.stderr
+    published = run("publish-event", "mfairflow.test.ready", "--payload", '{"value": 5}')
+    assert published.returncode == 0, published.stdout + published.stderr
+    probe = [
+        AF2_PYTHON,
+        "-c",
+        "import json, sys, time\n"
+        "from mfairflow.live.client import AirflowClient, config_from_metaflow\n"
+        "c = AirflowClient(config_from_metaflow())\n"
+        "for _ in range(140):\n"
+        "    runs = c.list_runs('EventFlow')\n"
+        "    if runs and runs[0]['state'] in ('success', 'failed'):\n"
+        "        break\n"
+        "    time.sleep(3)\n"
+        "events = c.request('GET', '/datasets/events').json()['dataset_events']\n"
+        "print(json.dumps({'runs': runs, 'events': events}))\n",
+    ]
+    proc = subprocess.run(probe, cwd=flow_dir, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    assert found["runs"] and found["runs"][0]["state"] == "success", found["runs"]
+    assert found["runs"][0]["run_type"] == "dataset_triggered", found["runs"][0]
+    finished = [e for e in found["events"] if e["dataset_uri"] == "metaflow.LinearFlow.end"]
+    assert [e["extra"]["pathspec"] for e in finished] == [f"LinearFlow/{linear_run}/end/t-0"]
+    read = subprocess.run(
+        [
+            AF2_PYTHON,
+            "-c",
+            "from metaflow import Flow, namespace; namespace(None); "
+            "r = Flow('EventFlow').latest_run; print(r.data.got, r.data.event_name)",
+        ],
+        cwd=flow_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert read.stdout.strip() == "[5, 'none', 'untouched'] mfairflow.test.ready", read.stderr

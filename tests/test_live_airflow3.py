@@ -432,3 +432,143 @@ def test_timezone_schedule_next_run_as_airflow_reports_it(live_airflow):
     )
     assert (berlin.hour, berlin.minute) == (9, 30) and berlin.weekday() < 5, after
     assert dag["timetable_description"], dag
+
+
+def latest_run_of(live, flow: Path, flow_name: str, dag_id: str, timeout: float = 420) -> dict:
+    """Wait for the DAG's first run to finish (one that Airflow itself started); its probe."""
+    state = wait_run(live, dag_id, timeout)
+    run = client(live).list_runs(dag_id)[0]
+    from mfairflow.live.commands import metaflow_run_id
+
+    found = probe(live, flow, flow_name, metaflow_run_id(dag_id, run["dag_run_id"]))
+    found["airflow_state"], found["run_type"] = state, run.get("run_type")
+    return found
+
+
+def test_trigger_on_finish_and_events_start_runs_by_themselves(live_airflow):
+    """Issue 16.1 and 16.2 on a running scheduler: UpstreamFlow's finish starts DownstreamFlow,
+    whose steps see the upstream run in current.trigger; a published event starts EventFlow
+    with the parameters its payload maps (the rest keep their defaults)."""
+    from mfairflow import AirflowEvent
+    from mfairflow.live.client import AirflowError
+
+    live = live_airflow
+    flows = {name: place(live, f"{name}_flow.py") for name in ("upstream", "downstream", "event")}
+    creating = [
+        subprocess.Popen(
+            [sys.executable, flow.name, "airflow", "create", "--target", "local"],
+            cwd=flow.parent,
+            env=live.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for flow in flows.values()
+    ]
+    for proc in creating:
+        out, _ = proc.communicate(timeout=400)
+        assert proc.returncode == 0, out
+    c = client(live)
+    assert c.list_runs("DownstreamFlow") == [] and c.list_runs("EventFlow") == []
+    up = cli(live, flows["upstream"], "airflow", "trigger", "--run-id-file", "run_id")
+    assert up.returncode == 0, up.stdout + up.stderr
+    published = cli(
+        live,
+        flows["event"],
+        "airflow",
+        "publish-event",
+        "mfairflow.test.ready",
+        "--payload",
+        '{"value": 42, "word": "hello"}',
+    )
+    assert published.returncode == 0, published.stdout + published.stderr
+    assert "Event mfairflow.test.ready published" in published.stdout + published.stderr
+
+    upstream_run = "UpstreamFlow/" + (flows["upstream"].parent / "run_id").read_text().strip()
+    down = latest_run_of(live, flows["downstream"], "DownstreamFlow", "DownstreamFlow")
+    assert down["airflow_state"] == "success" and down["run_type"] == "asset_triggered", down
+    assert down["successful"], down
+    start = down["steps"]["start"][0]["artifacts"]
+    assert start["upstream"] == repr(upstream_run)
+    assert start["upstream_value"] == "17"
+    assert down["steps"]["end"][0]["artifacts"]["end_sees"] == repr([upstream_run])
+    # The client's Run.trigger reads the start step's metadata, as for a run on Argo.
+    read = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from metaflow import Run, namespace; namespace(None); "
+            "print(Run(sys.argv[1]).trigger.run.pathspec)",
+            down["pathspec"],
+        ],
+        cwd=flows["downstream"].parent,
+        env=live.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert read.stdout.strip() == upstream_run, read.stdout + read.stderr
+
+    event = latest_run_of(live, flows["event"], "EventFlow", "EventFlow")
+    assert event["airflow_state"] == "success" and event["run_type"] == "asset_triggered", event
+    got = event["steps"]["start"][0]["artifacts"]
+    assert got["got"] == repr([42, "hello", "untouched"])
+    assert got["event_name"] == repr("mfairflow.test.ready")
+
+    # Airflow knows no Asset of that name: a clear error, from the CLI and from Python.
+    unknown = cli(live, flows["event"], "airflow", "publish-event", "no.such.event")
+    assert unknown.returncode == 2 and "knows no Asset 'no.such.event'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    not_json = cli(live, flows["event"], "airflow", "publish-event", "x", "--payload", "{oops")
+    assert not_json.returncode == 2 and "--payload is not JSON" in not_json.stderr
+    env = {k: v for k, v in live.env.items() if k.startswith("METAFLOW_AIRFLOW")}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        with pytest.raises(AirflowError, match="knows no Asset"):
+            AirflowEvent("no.such.event").publish()
+        assert AirflowEvent("no.such.event").safe_publish() is None
+
+
+def test_a_token_airflow_no_longer_accepts_means_a_new_login(live_airflow):
+    """Issue 14: a client whose token Airflow rejects (expired, or signed before a restart)
+    logs in again with its credentials and goes on, instead of failing."""
+    import dataclasses
+
+    from mfairflow.live.client import AirflowClient
+
+    config = dataclasses.replace(live_airflow.instance.config(), token="not.a.valid-token")
+    c = AirflowClient(config)
+    assert isinstance(c.list_dags(), list)  # answered after a new login
+    assert c._bearer not in (None, "not.a.valid-token")
+    without_credentials = dataclasses.replace(config, username=None, password=None)
+    with pytest.raises(Exception, match="refused the credentials"):
+        AirflowClient(without_credentials).list_dags()
+
+
+def test_airflow_restarted_between_create_and_trigger(live_airflow):
+    """Issue 14: `mfairflow airflow down` then `up` on the same home (new token secret, same
+    credentials and DAGs): a flow deployed before triggers and runs; a client made before the
+    restart logs in again. Last in the module: it restarts the session's Airflow."""
+    from mfairflow.live import local_airflow
+
+    live = live_airflow
+    flow = place(live, "linear_flow.py", "restarted")
+    proc = cli(live, flow, "airflow", "--name", "restarted", "create", "--target", "local")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    before = client(live)
+    assert before.get_dag("restarted") is not None
+    home = str(live.instance.home)
+    assert set(local_airflow.down(home, log=lambda _msg: None)) == {
+        "api-server",
+        "scheduler",
+        "dag-processor",
+    }
+    restarted = local_airflow.up(home, live.instance.port, log=lambda _msg: None)
+    assert restarted.exports() == live.instance.exports()
+    proc = cli(live, flow, "airflow", "--name", "restarted", "trigger", "--run-id-file", "run_id")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert wait_run(live, "restarted") == "success"
+    run_id = (flow.parent / "run_id").read_text().strip()
+    assert probe(live, flow, "LinearFlow", run_id)["successful"]
+    assert before.get_run("restarted", before.list_runs("restarted")[0]["dag_run_id"])

@@ -263,26 +263,82 @@ def test_parallel_foreach_is_rejected(tmp_path):
     )
 
 
-def test_trigger_is_rejected(tmp_path):
-    text = linear_flow("TriggerFlow", flow_decos=("@trigger(event='data_ready')",))
-    expect_user_error(
-        tmp_path,
-        "trigger_flow",
-        text,
-        message="@trigger is not supported with Airflow",
-        at_class=True,
-    )
+# Issue 16: @trigger / @trigger_on_finish are Airflow Assets; what cannot be one is an error.
+BAD_TRIGGERS = {
+    "not_a_flow_name": (
+        "@trigger_on_finish(flow='9Flow')",
+        "@trigger_on_finish names the flow '9Flow', which is not a flow name",
+    ),
+    "project_without_branch": (
+        "@trigger_on_finish(flow={'name': 'UpFlow', 'project': 'analytics'})",
+        "@trigger_on_finish names the flow 'UpFlow' with a project but no branch",
+    ),
+    "bad_event_name": (
+        "@trigger(event='data ready!')",
+        "@trigger names the event 'data ready!', which cannot be an event name",
+    ),
+    "unknown_parameter": (
+        "@trigger(event={'name': 'data.ready', 'parameters': {'nope': 'value'}})",
+        "@trigger maps the payload of event 'data.ready' to the parameter 'nope', which the "
+        "flow does not have",
+    ),
+    "bad_payload_field": (
+        "@trigger(event={'name': 'data.ready', 'parameters': {'alpha': 'a-b'}})",
+        "@trigger maps the payload field 'a-b' of event 'data.ready', which cannot be a "
+        "payload field",
+    ),
+    "mapped_twice": (
+        "@trigger(events=[{'name': 'a', 'parameters': {'alpha': 'x'}}, "
+        "{'name': 'b', 'parameters': {'alpha': 'y'}}])",
+        "@trigger maps the parameter 'alpha' twice",
+    ),
+    "both_kinds": (
+        "@trigger(event='data.ready')\n@trigger_on_finish(flow='UpFlow')",
+        "@trigger and @trigger_on_finish cannot be combined",
+    ),
+    "once_and_trigger": (
+        "@schedule(cron='@once')\n@trigger(event='data.ready')",
+        "@schedule with @once cannot be combined with an event trigger",
+    ),
+}
 
 
-def test_trigger_on_finish_is_rejected(tmp_path):
-    text = linear_flow("FinishFlow", flow_decos=("@trigger_on_finish(flow='UpstreamFlow')",))
-    expect_user_error(
-        tmp_path,
-        "finish_flow",
-        text,
-        message="@trigger_on_finish is not supported with Airflow",
-        at_class=True,
+@pytest.mark.parametrize("case", sorted(BAD_TRIGGERS))
+def test_triggers_that_cannot_be_assets_are_rejected(tmp_path, case):
+    decos, message = BAD_TRIGGERS[case]
+    text = linear_flow(
+        "TriggeredFlow",
+        flow_decos=tuple(decos.split("\n")),
+        params=("alpha = Parameter('alpha', default=1)",),
     )
+    expect_user_error(tmp_path, "triggered_flow", text, message=message, at_class=True)
+
+
+# Malformed forms that Metaflow's own decorators reject before mfairflow runs (exit 1, its
+# message; a `parameters` value that is neither a mapping nor a list Metaflow drops silently).
+METAFLOW_BAD_TRIGGERS = {
+    "hyphenated_flow": (
+        "@trigger_on_finish(flow='upstream-flow')",
+        "Invalid flow name upstream-flow in @trigger_on_finish decorator",
+    ),
+    "mapping_list_of_numbers": (
+        "@trigger(event={'name': 'data.ready', 'parameters': [1]})",
+        "The parameters attribute for event is invalid",
+    ),
+    "event_without_name": (
+        "@trigger(event={'parameters': {'alpha': 'x'}})",
+        "missing the name key",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(METAFLOW_BAD_TRIGGERS))
+def test_malformed_triggers_are_metaflows_errors(tmp_path, case):
+    decos, message = METAFLOW_BAD_TRIGGERS[case]
+    text = linear_flow(
+        "TriggeredFlow", flow_decos=(decos,), params=("alpha = Parameter('alpha', default=1)",)
+    )
+    expect_metaflow_error(tmp_path, "triggered_flow", text, message=message)
 
 
 HOOK_PRELUDE = "\n\ndef notify(run=None):\n    pass\n\n\n"

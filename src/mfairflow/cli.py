@@ -316,6 +316,46 @@ def delete(obj, name: Optional[str] = None, authorize: Optional[str] = None) -> 
     _live(lambda: delete_flow(obj, name))
 
 
+@airflow.command(
+    "publish-event",
+    help="Publish an event: the DAGs of flows with @trigger(event=NAME) start, their "
+    "parameters mapped from the payload.",
+)
+@click.argument("event_name")
+@click.option("--payload", default=None, help="The event's payload: a JSON object.")
+@click.pass_obj
+def publish_event(obj, event_name: str, payload: Optional[str] = None) -> None:
+    """Record an Asset event named EVENT_NAME in Airflow, with the payload as its extra."""
+    from .live.events import AirflowEvent
+
+    try:
+        extra = json.loads(payload) if payload is not None else {}
+    except ValueError as exc:
+        click.secho(
+            CompileError(
+                f"--payload is not JSON ({exc})", hint="write --payload '{\"field\": 1}'"
+            ).render(),
+            err=True,
+            fg="red",
+        )
+        sys.exit(EXIT_USER_ERROR)
+    if not isinstance(extra, dict):
+        click.secho(
+            CompileError(
+                "--payload must be a JSON object", hint="write --payload '{\"field\": 1}'"
+            ).render(),
+            err=True,
+            fg="red",
+        )
+        sys.exit(EXIT_USER_ERROR)
+
+    def publish() -> None:
+        event = AirflowEvent(event_name, extra).publish()
+        obj.echo(f"Event *{event_name}* published (Airflow event {event.get('id')}).", bold=True)
+
+    _live(publish)
+
+
 def _live(action) -> None:
     try:
         action()

@@ -159,6 +159,27 @@ class HookSpec:
 
 
 @dataclass(frozen=True)
+class AssetTrigger:
+    """An Airflow Asset (Dataset on Airflow 2) whose events start the DAG."""
+
+    name: str
+    """The Asset's name: Metaflow's event name (``metaflow.<flow>.end`` for a flow's finish)."""
+    kind: str
+    """``run`` (an upstream flow's finish, @trigger_on_finish) or ``event`` (@trigger)."""
+
+
+@dataclass(frozen=True)
+class EventParameter:
+    """A run parameter that a triggering event's extra (payload) sets."""
+
+    param: str
+    event: str
+    """The Asset (event name) whose extra carries the value."""
+    field: str
+    """The key of the extra."""
+
+
+@dataclass(frozen=True)
 class StepRun:
     """The parts of a task's ``python FLOW_FILE step ...`` command that differ between tasks.
 
@@ -213,6 +234,8 @@ class TaskSpec:
     run_if: Optional[Tuple[str, str]] = None
     """(switch task id, case) for a case step of a switch inside a foreach body: the instance
     of split i runs only if instance i of the switch chose this case, else it skips itself."""
+    announces: bool = False
+    """True for the end step: its success is an event of the DAG's finish Asset."""
 
 
 @dataclass(frozen=True)
@@ -297,6 +320,16 @@ class DagSpec:
     """Environment a hook process adds to the common one (local target: the datastore)."""
     hook_script: str = "python -m metaflow.plugins.exit_hook.exit_hook_script"
     """Shell words that run Metaflow's exit-hook script (its arguments follow)."""
+    finish_asset: str = ""
+    """The Asset the end step announces when the run succeeds (``metaflow.<flow>.end``)."""
+    finish_extra: Pairs = ()
+    """The fixed part of that event's extra (flow, project, branch); the run is added."""
+    triggers: Tuple[AssetTrigger, ...] = ()
+    """Assets that start the DAG (all of them), instead of or beside its schedule."""
+    event_parameters: Tuple[EventParameter, ...] = ()
+    """Parameters set from the triggering event's extra."""
+    end_step: str = "end"
+    """The flow's end step (its task announces the finish)."""
     on_failure_callback: Optional[Tuple[str, str]] = None
     """(module, function) of the organization's failure callback, or None."""
     generator: str = field(default="mfairflow")

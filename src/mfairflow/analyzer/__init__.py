@@ -12,7 +12,7 @@ from ..escaping import python_identifier, unique_name
 from ..model import BranchSpec, DagSpec, SplitsSpec, TaskSpec
 from ..options import CreateOptions
 from ..org_config import OrgConfig
-from .commands import step_run, task_env
+from .commands import TRIGGER_DECORATOR, step_run, task_env
 from .context import FlowContext
 from .deployment import Deployment
 from .docs import dag_doc, first_line, markdown_text
@@ -27,6 +27,7 @@ from .schedule import analyze_schedule, analyze_timezone
 from .secrets_check import check_secrets
 from .sensors import analyze_sensors
 from .step_settings import deploy_time_decospecs, retries, retry_delay, timeout_seconds
+from .triggers import analyze_triggers, finish_asset
 from .validation import (
     check_datastore,
     check_decorators,
@@ -58,6 +59,10 @@ def analyze_flow(
     graph = ctx.graph
     schedule = analyze_schedule(ctx)
     params = analyze_params(ctx)
+    triggers, event_parameters = analyze_triggers(ctx, params, schedule)
+    finished, finished_extra = finish_asset(ctx)
+    # Every step of a triggered run reads the events that started it (current.trigger).
+    trigger_decospecs = (TRIGGER_DECORATOR,) if triggers else ()
     taken_vars = set(TEMPLATE_NAMES) | set(dir(builtins)) | set(keyword.kwlist)
     order = list(graph.sorted_nodes)
     task_vars = {step: python_identifier(step, taken_vars) for step in order}
@@ -140,9 +145,9 @@ def analyze_flow(
                     splits_tasks={k: v.task_id for k, v in splits_tasks.items()},
                     pushes_xcom=node.type in ("foreach", "split-switch"),
                     switch_merge=merges.get(step),
-                    extra_decospecs=deploy_time_decospecs(node),
+                    extra_decospecs=deploy_time_decospecs(node) + trigger_decospecs,
                 ),
-                env=task_env(ctx, step, params=params),
+                env=task_env(ctx, step, params=params, event_parameters=event_parameters),
                 retries=user_retries + error_retries,
                 retry_delay_s=retry_delay(node),
                 execution_timeout_s=timeout_seconds(node),
@@ -151,6 +156,7 @@ def analyze_flow(
                     "none_failed_min_one_success" if step in merges or step in run_if else None
                 ),
                 run_if=run_if.get(step),
+                announces=step == graph.end_step,
             )
         )
 
@@ -200,7 +206,13 @@ def analyze_flow(
             system_annotations,
             org,
             [task.pod for task in tasks if task.pod is not None],
+            triggered=bool(triggers),
         ),
+        finish_asset=finished,
+        finish_extra=finished_extra,
+        triggers=triggers,
+        event_parameters=event_parameters,
+        end_step=graph.end_step,
         on_failure_callback=(
             tuple(org.on_failure_callback.rsplit(".", 1)) if org.on_failure_callback else None
         ),

@@ -17,7 +17,7 @@ import os
 from typing import Optional
 
 from ..escaping import airflow_literal, shell_word, shell_words
-from ..model import ParamSpec, StepRun
+from ..model import EventParameter, ParamSpec, StepRun
 from .context import FlowContext
 
 RUN_ID = "{{ metaflow_run_id(run_id) }}"
@@ -26,10 +26,19 @@ MAP_INDEX = "{{ ti.map_index }}"
 UNMAPPED_TASK_ID = "t-0"
 MAPPED_TASK_ID = "t-" + MAP_INDEX
 AIRFLOW_RUN_ID = "{{ run_id }}"
+# The events that started the run (a Jinja expression: Airflow 3 calls them asset events,
+# Airflow 2 dataset events), as Metaflow's trigger metadata for current.trigger.
+TRIGGERING_EVENTS = (
+    "(triggering_asset_events if triggering_asset_events is defined "
+    "else triggering_dataset_events)"
+)
+TRIGGER_EVENTS = "{{ trigger_events(" + TRIGGERING_EVENTS + ") }}"
+TRIGGER_ENV = "MFAIRFLOW_TRIGGER_EVENTS"
+TRIGGER_DECORATOR = "mfairflow_trigger"
 # The templates the DAG itself writes into templated fields: the only strings that reach
 # Airflow's Jinja unescaped. A value is exempt only when it *is* one of these objects (a
 # setting that merely looks like one, or starts like one, is escaped).
-DAG_TEMPLATES = (RUN_ID, RETRY_COUNT, MAP_INDEX, MAPPED_TASK_ID, AIRFLOW_RUN_ID)
+DAG_TEMPLATES = (RUN_ID, RETRY_COUNT, MAP_INDEX, MAPPED_TASK_ID, AIRFLOW_RUN_ID, TRIGGER_EVENTS)
 PARAMS_TASK_ID = "params"
 XCOM_DECORATOR = "mfairflow_internal"
 
@@ -226,16 +235,21 @@ def task_env(
     step: str,
     *,
     params: tuple[ParamSpec, ...],
+    event_parameters: tuple[EventParameter, ...] = (),
 ) -> tuple[tuple[str, str], ...]:
-    """Step-specific environment: @environment vars, and the parameters for the start step."""
+    """Step-specific environment: @environment vars, and the parameters for the start step
+    (a parameter that a triggering event sets: the event's field, else the param)."""
     env: dict[str, str] = {}
     deco = ctx.step_decorator(step, "environment")
     if deco is not None:
         for key, value in (deco.attributes.get("vars") or {}).items():
             env[str(key)] = airflow_literal(str(value))
     if step == ctx.graph.start_step:
+        from_events = {mapping.param for mapping in event_parameters}
         for param in params:
             expression = f"params[{param.name!r}]"
+            if param.name in from_events:
+                expression = f"trigger_value({param.name!r}, {expression}, {TRIGGERING_EVENTS})"
             if param.type in ("object", "array"):
                 expression += " | tojson"
             env[param.env_var] = "{{ " + expression + " }}"

@@ -14,6 +14,8 @@ from .commands import (
     MAPPED_TASK_ID,
     RETRY_COUNT,
     RUN_ID,
+    TRIGGER_ENV,
+    TRIGGER_EVENTS,
     UNMAPPED_TASK_ID,
     init_params_command,
     metaflow_prefix,
@@ -41,7 +43,16 @@ def with_deployment(
 
     labels, annotations = system_metadata(ctx, deployment.production_token)
     pods = [task.pod for task in spec.tasks if task.pod is not None]
-    runtime = build_runtime(ctx, options, deployment, labels, annotations, org or OrgConfig(), pods)
+    runtime = build_runtime(
+        ctx,
+        options,
+        deployment,
+        labels,
+        annotations,
+        org or OrgConfig(),
+        pods,
+        triggered=bool(spec.triggers),
+    )
     return dataclasses.replace(spec, runtime=runtime)
 
 
@@ -63,10 +74,16 @@ def build_runtime(
     pod_annotations: dict,
     org: OrgConfig,
     pods: list[PodSpec],
+    triggered: bool = False,
 ) -> RuntimeSpec:
-    """The constants every task of the DAG shares, for the target and the deployment."""
+    """The constants every task of the DAG shares, for the target and the deployment.
+
+    ``triggered``: the DAG starts on Assets, and every task tells Metaflow which events
+    started it (current.trigger)."""
     org_env = tuple((key, airflow_literal(value)) for key, value in org.env)
     org_env = config_env(ctx) + org_env
+    if triggered:
+        org_env += ((TRIGGER_ENV, TRIGGER_EVENTS),)
     datastore = ctx.flow_datastore.TYPE
     root = ctx.flow_datastore.datastore_root
     shared = dict(

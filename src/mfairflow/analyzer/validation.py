@@ -15,12 +15,8 @@ UNSUPPORTED_STEP_DECORATORS = {
     "parallel": "remove @parallel and use a plain foreach, which becomes Airflow dynamic task "
     "mapping",
 }
-UNSUPPORTED_FLOW_DECORATORS = {
-    "trigger": "remove @trigger and start the DAG from Airflow (a schedule, a sensor such as "
-    "@airflow_external_task_sensor, or a trigger in the UI or API)",
-    "trigger_on_finish": "remove @trigger_on_finish and wait for the upstream DAG with "
-    "@airflow_external_task_sensor instead",
-}
+# Flow decorators the DAG cannot carry (none today: @trigger and @trigger_on_finish are Assets).
+UNSUPPORTED_FLOW_DECORATORS: dict[str, str] = {}
 UNSUPPORTED_KUBERNETES_OPTIONS = (
     "use_tmpfs",
     "tmpfs_size",

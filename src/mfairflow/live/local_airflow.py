@@ -239,6 +239,9 @@ def up(
             "dag-processor": [airflow, "dag-processor"],
         }
         passwords = home_path / "simple_auth_manager_passwords.json.generated"
+        # A restart keeps the credentials (the exports a shell holds stay valid); the token
+        # secret is new, so a client logs in again.
+        password = _kept_password(passwords) or password
         passwords.write_text(json.dumps({USERNAME: password}))
         os.chmod(passwords, 0o600)
     else:
@@ -301,6 +304,15 @@ def up(
         down(str(home_path), log=lambda _msg: None)
         raise
     return instance
+
+
+def _kept_password(passwords: Path) -> Optional[str]:
+    """The password an earlier `up` under this home gave the user, if any."""
+    try:
+        password = json.loads(passwords.read_text()).get(USERNAME)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return password if isinstance(password, str) and password else None
 
 
 def _wait_api(instance: LocalAirflow, timeout_s: float) -> None:

@@ -1,12 +1,15 @@
 """mfairflow's Metaflow extension: its `airflow` command replaces Metaflow's own.
 
 Metaflow merges extension plugins after its own, so this `airflow` entry wins. The step
-decorator `mfairflow_internal` writes a foreach step's split list where Airflow reads XCom.
+decorator `mfairflow_internal` writes a foreach step's split list where Airflow reads XCom;
+`mfairflow_trigger` gives the tasks of an Asset-triggered run `current.trigger`.
 """
 
 CLIS_DESC = [("airflow", ".airflow_cli.cli")]
 STEP_DECORATORS_DESC = [
     ("mfairflow_internal", ".mfairflow_internal.MfairflowInternalDecorator"),
+    # current.trigger in the tasks of a run that Airflow Assets started (see triggers.py).
+    ("mfairflow_trigger", ".mfairflow_trigger.MfairflowTriggerDecorator"),
     # Metaflow's @kubernetes, which lets `airflow create --help` and mfairflow's own datastore
     # check run without a cloud datastore (see airflow_kubernetes.py).
     ("kubernetes", ".airflow_kubernetes.AirflowCompileKubernetesDecorator"),
