@@ -62,15 +62,18 @@ snapshots: install install-af2
 
 # The supported Airflow range, measured (not part of `make test`: each install takes minutes):
 # every snapshot loads with DagBag on the oldest supported line and on a middle one, and the
-# demo DAG runs end to end with `airflow dags test` on the oldest. A venv per version,
-# .venv-af-<version>, with the newest providers that version accepts (pip resolves them).
+# demo DAG runs end to end with `airflow dags test` on the oldest and on 2.7 (the first line
+# with `db migrate`). A venv per version, .venv-af-<version>, with the newest providers that
+# version accepts (pip resolves them).
 MATRIX_OLDEST := 2.6.3
 MATRIX_MIDDLE := 3.0.6
+MATRIX_DEMO := 2.7.3
 MATRIX_PROVIDERS := apache-airflow-providers-cncf-kubernetes apache-airflow-providers-amazon
 # 2.6 needs pendulum<3 (pendulum 3 breaks it) and connexion<3 for its database commands; 2.6/2.7
-# `db migrate` needs flask-session<0.6;
+# `db init`/`db migrate` need flask-session<0.6 (0.6 has no flask_session.sessions);
 # the standard provider exists for Airflow 2.8+ only (older lines have the operators built in).
 MATRIX_EXTRA_2.6.3 := 'pendulum<3' 'flask-session<0.6' 'connexion[flask]<3'
+MATRIX_EXTRA_2.7.3 := 'flask-session<0.6'
 MATRIX_EXTRA_3.0.6 := apache-airflow-providers-standard
 
 .venv-af-%/.installed: pyproject.toml
@@ -79,10 +82,11 @@ MATRIX_EXTRA_3.0.6 := apache-airflow-providers-standard
 	.venv-af-$*/bin/pip install -q -e . 'apache-airflow==$*' $(MATRIX_PROVIDERS) $(MATRIX_EXTRA_$*)
 	touch $@
 
-test-matrix: install .venv-af-$(MATRIX_OLDEST)/.installed .venv-af-$(MATRIX_MIDDLE)/.installed
+test-matrix: install .venv-af-$(MATRIX_OLDEST)/.installed .venv-af-$(MATRIX_MIDDLE)/.installed \
+		.venv-af-$(MATRIX_DEMO)/.installed
 	$(BIN)/python scripts/test_matrix.py --snapshots snapshots \
 		--load .venv-af-$(MATRIX_OLDEST)/bin/python --load .venv-af-$(MATRIX_MIDDLE)/bin/python \
-		--demo .venv-af-$(MATRIX_OLDEST)/bin/python
+		--demo .venv-af-$(MATRIX_OLDEST)/bin/python --demo .venv-af-$(MATRIX_DEMO)/bin/python
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -13,6 +13,7 @@ Prints one line per check and exits 1 if any failed.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import shutil
@@ -36,22 +37,48 @@ def airflow_version(python: str) -> str:
     return out.stdout.strip()
 
 
+def dag_id(path: Path) -> str:
+    """The DAG id a generated DAG file declares (its module-level ``DAG_ID = "..."``), else
+    the file's path (a file of unknown id shares its DAG folder with no clash)."""
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if (
+            isinstance(node, ast.Assign)
+            and [getattr(t, "id", None) for t in node.targets] == ["DAG_ID"]
+            and isinstance(node.value, ast.Constant)
+        ):
+            return str(node.value.value)
+    return str(path)
+
+
+def dag_folders(files: list[Path]) -> list[list[Path]]:
+    """The snapshots split into DAG folders, no DAG id twice in one: a folder of snapshots is
+    split only where its files share a DAG id (snapshots/org holds the same flows as snapshots/
+    compiled with an organization config, snapshots/datastores one flow for two datastores:
+    the same DAG ids, as in separate deployments)."""
+    groups: dict[tuple[Path, int], list[Path]] = {}
+    seen: dict[tuple[Path, str], int] = {}
+    for path in files:
+        key = (path.parent, dag_id(path))
+        seen[key] = seen.get(key, -1) + 1
+        groups.setdefault((path.parent, seen[key]), []).append(path)
+    return [groups[key] for key in sorted(groups)]
+
+
 def load_snapshots(python: str, snapshots: Path) -> tuple[bool, str]:
     """Load every snapshot with DagBag under ``python``; (ok, summary).
 
-    Each folder is loaded as a DAG folder of its own (snapshots/org holds the same flows as
-    snapshots/ compiled with an organization config: the same DAG ids, as in two deployments).
+    Each snapshot folder is loaded as a DAG folder of its own, split where two of its files
+    declare the same DAG id (dag_folders).
     """
     files = sorted(p for p in snapshots.rglob("*.py") if "__pycache__" not in p.parts)
-    folders = sorted({p.parent for p in files})
     dags, errors = 0, {}
-    for folder in folders:
+    for group in dag_folders(files):
+        folder = group[0].parent
         with tempfile.TemporaryDirectory(prefix="mfairflow-matrix-") as tmp:
             home, dag_folder = Path(tmp) / "home", Path(tmp) / "dags"
             dag_folder.mkdir()
-            for path in files:
-                if path.parent == folder:
-                    shutil.copy(path, dag_folder / path.name)
+            for path in group:
+                shutil.copy(path, dag_folder / path.name)
             env = {
                 k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "METAFLOW_"))
             }
