@@ -5,9 +5,10 @@ import hashlib
 from datetime import datetime, timedelta
 
 try:  # Airflow 3
-    from airflow.sdk import DAG, Param
-except ImportError:  # Airflow 2
+    from airflow.sdk import DAG, Asset, Param
+except ImportError:  # Airflow 2: Assets are Datasets
     from airflow import DAG
+    from airflow.datasets import Dataset as Asset
     from airflow.models import param as airflow2_param
 
     Param = airflow2_param.Param  # noqa: AIR311 (the Airflow 2 location)
@@ -149,6 +150,12 @@ INIT_PARAMS = (
     "run_flow init --run-id {{ metaflow_run_id(run_id) }} --task-id params; }"
 )
 
+# The end step's success is an event of this Asset (@trigger_on_finish flows start on it);
+# the event's extra names the finished run.
+FINISHED = Asset("metaflow.ForeachSwitchJoinFlow.end")
+FINISHED_EXTRA = {"flow_name": "ForeachSwitchJoinFlow"}
+END_STEP = "end"
+
 
 def metaflow_run_id(airflow_run_id: str) -> str:
     """Metaflow run id of one DAG run: the same for all its tasks and retries."""
@@ -187,6 +194,18 @@ def step_script(commands: list, exports: str = "") -> str:
     setup = [exports, *SETUP] if exports else SETUP
     steps = LOG_CAPTURE[0] + " && ".join([run_flow, *commands]) + LOG_CAPTURE[1]
     return " && ".join([*setup, steps]) + "; " + LOG_CAPTURE[2]
+
+
+def announce_finish(context, result=None) -> None:
+    """After the end step succeeded: the finished run, in the extra of FINISHED's event."""
+    run = metaflow_run_id(context["run_id"])
+    extra = {**FINISHED_EXTRA, "run_id": run, "step_name": END_STEP, "task_id": TASK_ID}
+    extra["pathspec"] = f"{FLOW_NAME}/{run}/{END_STEP}/{TASK_ID}"
+    events = context.get("outlet_events")
+    if (
+        events is not None
+    ):  # Airflow 2.10 and later (older ones announce without the extra)
+        events[FINISHED].extra = extra
 
 
 # Built once: every pod shares these (their values are not templated).
@@ -298,7 +317,9 @@ with DAG(
             type="string",
         ),
     },
-    user_defined_macros={"metaflow_run_id": metaflow_run_id},
+    user_defined_macros={
+        "metaflow_run_id": metaflow_run_id,
+    },
     jinja_environment_kwargs={"keep_trailing_newline": True},
     default_args={
         "owner": "tester",
@@ -368,7 +389,9 @@ with DAG(
         trigger_rule="none_failed_min_one_success",
     )
 
-    end = metaflow_step("end", ["join/t-0"], retries=0)
+    end = metaflow_step(
+        "end", ["join/t-0"], retries=0, outlets=[FINISHED], post_execute=announce_finish
+    )
 
     start >> process_item
     process_item >> handle_a

@@ -9,9 +9,10 @@ import hashlib
 from datetime import datetime, timedelta
 
 try:  # Airflow 3
-    from airflow.sdk import DAG, Param
-except ImportError:  # Airflow 2
+    from airflow.sdk import DAG, Asset, Param
+except ImportError:  # Airflow 2: Assets are Datasets
     from airflow import DAG
+    from airflow.datasets import Dataset as Asset
     from airflow.models import param as airflow2_param
 
     Param = airflow2_param.Param  # noqa: AIR311 (the Airflow 2 location)
@@ -26,7 +27,7 @@ FLOW_NAME = "MyAirflowFlow"
 FLOW_FILE = "my_flow.py"
 PRODUCTION_TOKEN = "myairflowflow-0-fiqs"
 DATASTORE_ROOT = "s3://mfairflow-test/metaflow"
-CODE_PACKAGE_URL = "s3://mfairflow-test/metaflow/MyAirflowFlow/data/9f/9f4aeb92af803f1a5505183dd1053125a0e5ebef"
+CODE_PACKAGE_URL = "s3://mfairflow-test/metaflow/MyAirflowFlow/data/88/88a1723ec33c1510bd43939f1b5a6e838d23d0da"
 # The flow name as one shell word (the pods' MF_PATHSPEC names the task for the log capture).
 FLOW_WORD = "MyAirflowFlow"
 
@@ -52,13 +53,13 @@ SETUP = [
         'python -c \'import boto3, os; ep=os.getenv("METAFLOW_S3_ENDPOINT_URL"); '
         'boto3.client("s3", **({"endpoint_url":ep} if ep else '
         '{})).download_file("mfairflow-test", '
-        '"metaflow/MyAirflowFlow/data/9f/9f4aeb92af803f1a5505183dd1053125a0e5ebef", '
+        '"metaflow/MyAirflowFlow/data/88/88a1723ec33c1510bd43939f1b5a6e838d23d0da", '
         "\"job.tar\")' && mflog 'Code package downloaded.' && break; sleep 10; "
         "i=$((i+1)); done"
     ),
     (
         "if [ $i -gt 5 ]; then mflog 'Failed to download code package from "
-        "s3://mfairflow-test/metaflow/MyAirflowFlow/data/9f/9f4aeb92af803f1a5505183dd1053125a0e5ebef "
+        "s3://mfairflow-test/metaflow/MyAirflowFlow/data/88/88a1723ec33c1510bd43939f1b5a6e838d23d0da "
         "after 6 tries. Exiting...' && exit 1; fi"
     ),
     "TAR_OPTIONS='--warning=no-timestamp' tar -xzf job.tar -C .",
@@ -102,8 +103,8 @@ SECRETS = []
 
 # Environment of every task (a step's own variables are added to it).
 COMMON_ENV = {
-    "METAFLOW_CODE_URL": "s3://mfairflow-test/metaflow/MyAirflowFlow/data/9f/9f4aeb92af803f1a5505183dd1053125a0e5ebef",
-    "METAFLOW_CODE_SHA": "9f4aeb92af803f1a5505183dd1053125a0e5ebef",
+    "METAFLOW_CODE_URL": "s3://mfairflow-test/metaflow/MyAirflowFlow/data/88/88a1723ec33c1510bd43939f1b5a6e838d23d0da",
+    "METAFLOW_CODE_SHA": "88a1723ec33c1510bd43939f1b5a6e838d23d0da",
     "METAFLOW_CODE_DS": "s3",
     "METAFLOW_USER": "tester",
     "METAFLOW_PRODUCTION_TOKEN": "myairflowflow-0-fiqs",
@@ -153,6 +154,12 @@ INIT_PARAMS = (
     "run_flow init --run-id {{ metaflow_run_id(run_id) }} --task-id params; }"
 )
 
+# The end step's success is an event of this Asset (@trigger_on_finish flows start on it);
+# the event's extra names the finished run.
+FINISHED = Asset("metaflow.MyAirflowFlow.end")
+FINISHED_EXTRA = {"flow_name": "MyAirflowFlow"}
+END_STEP = "end"
+
 
 def metaflow_run_id(airflow_run_id: str) -> str:
     """Metaflow run id of one DAG run: the same for all its tasks and retries."""
@@ -191,6 +198,17 @@ def step_script(commands: list, exports: str = "") -> str:
     setup = [exports, *SETUP] if exports else SETUP
     steps = LOG_CAPTURE[0] + " && ".join([run_flow, *commands]) + LOG_CAPTURE[1]
     return " && ".join([*setup, steps]) + "; " + LOG_CAPTURE[2]
+
+
+def announce_finish(context, result=None) -> None:
+    """After the end step succeeded: the finished run, in the extra of FINISHED's event."""
+    run = metaflow_run_id(context["run_id"])
+    extra = {**FINISHED_EXTRA, "run_id": run, "step_name": END_STEP, "task_id": TASK_ID}
+    extra["pathspec"] = f"{FLOW_NAME}/{run}/{END_STEP}/{TASK_ID}"
+    # Airflow 2.10 and later (older ones announce the finish without the extra).
+    events = context.get("outlet_events")
+    if events is not None:
+        events[FINISHED].extra = extra
 
 
 # Built once: every pod shares these (their values are not templated).
@@ -274,7 +292,9 @@ with DAG(
     is_paused_upon_creation=False,
     tags=["acme-ml"],
     params={},
-    user_defined_macros={"metaflow_run_id": metaflow_run_id},
+    user_defined_macros={
+        "metaflow_run_id": metaflow_run_id,
+    },
     jinja_environment_kwargs={"keep_trailing_newline": True},
     owner_links={"ml-platform": "https://wiki.acme.example/ml-platform"},
     default_args={
@@ -325,6 +345,8 @@ with DAG(
         ["process/t-0"],
         user_code_retries=1,
         retries=1,
+        outlets=[FINISHED],
+        post_execute=announce_finish,
         node_selector={"acme.example/pool": "batch"},
         tolerations=[
             k8s.V1Toleration(
