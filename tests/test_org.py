@@ -270,6 +270,9 @@ def test_org_golden_dags_load_in_dagbag_with_the_org_settings(org_golden):
             if task_id not in decorators:  # an exit hook: the DAG's default pod, no retries
                 assert task["retries"] == 0, (flow.stem, task_id)
                 assert task["namespace"] == org["namespace"], (flow.stem, task_id)
+                # ... placed where the organization places every pod.
+                assert task["node_selector"] == org["node_selector"], (flow.stem, task_id)
+                assert task["tolerations"] == expected_tolerations, (flow.stem, task_id)
                 continue
             steps += 1
             own = decorators.get(task_id, {})

@@ -156,6 +156,10 @@ class HookSpec:
     """The pod's image when @exit_hook(options={"image": ...}) sets one (kubernetes target)."""
     retries: int = 0
     """Airflow retries of the hook task (none: a hook is not part of the run)."""
+    node_selector: Pairs = ()
+    """The organization's node selector (kubernetes target; a hook runs no step's pod)."""
+    tolerations: Tuple[Toleration, ...] = ()
+    """The organization's tolerations (kubernetes target)."""
 
 
 @dataclass(frozen=True)

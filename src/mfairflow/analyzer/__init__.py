@@ -68,7 +68,7 @@ def analyze_flow(
     task_vars = {step: python_identifier(step, taken_vars) for step in order}
     taken_task_ids = set(order)
     sensors = analyze_sensors(ctx, taken_task_ids, taken_vars)
-    hooks = analyze_exit_hooks(ctx, options.target, taken_task_ids, taken_vars)
+    hooks = analyze_exit_hooks(ctx, options.target, taken_task_ids, taken_vars, org)
 
     system_labels, system_annotations = system_metadata(ctx, deployment.production_token)
     mappings = foreach_mappings(ctx)

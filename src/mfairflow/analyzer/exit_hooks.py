@@ -13,22 +13,32 @@ import importlib
 import os
 import re
 import sys
+from typing import Optional
 
 from ..errors import CompileError
 from ..escaping import airflow_literal, for_field, python_identifier, shell_words, unique_name
 from ..model import HookSpec
+from ..org_config import OrgConfig
 from .context import FlowContext
+from .pods import org_placement
 
 TRIGGER_RULES = {"success": "all_success", "error": "one_failed"}
 _OPTIONS = ("image",)
 
 
 def analyze_exit_hooks(
-    ctx: FlowContext, target: str, taken_task_ids: set[str], taken_vars: set[str]
+    ctx: FlowContext,
+    target: str,
+    taken_task_ids: set[str],
+    taken_vars: set[str],
+    org: Optional[OrgConfig] = None,
 ) -> tuple[HookSpec, ...]:
     """Every hook of every @exit_hook, success hooks first, in declaration order."""
     hooks: list[HookSpec] = []
     location = ctx.flow_location()
+    node_selector, tolerations = (), ()
+    if target == "kubernetes" and ctx.flow_decorators("exit_hook"):
+        node_selector, tolerations = org_placement(org, location)
     for deco in ctx.flow_decorators("exit_hook"):
         image = _image(deco.attributes.get("options"), location)
         functions = {
@@ -55,6 +65,8 @@ def analyze_exit_hooks(
                         trigger_rule=TRIGGER_RULES[kind],
                         script_args=shell_words([os.path.basename(ctx.flow_file), function]),
                         image=image if target == "kubernetes" else None,
+                        node_selector=node_selector,
+                        tolerations=tolerations,
                     )
                 )
     return tuple(hooks)

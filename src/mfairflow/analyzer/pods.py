@@ -263,6 +263,19 @@ def system_pod_metadata(
     return labels, annotations
 
 
+def org_placement(
+    org: Optional[OrgConfig], location: str
+) -> tuple[tuple[tuple[str, str], ...], tuple[Toleration, ...]]:
+    """The organization's node selector and tolerations, for pods that run no step (the
+    exit hooks: they follow the organization's placement, not any one step's)."""
+    attrs = _with_org_defaults({}, set(), org)
+    where = {"location": location}
+    node_selector = _mapping(attrs.get("node_selector"), "node_selector", where)
+    for key, value in node_selector.items():
+        _check_label(key, value, where)
+    return escaped_pairs(node_selector), _tolerations(attrs.get("tolerations"), where)
+
+
 def escaped_pairs(mapping: dict) -> tuple[tuple[str, str], ...]:
     """(key, value) pairs of a string mapping whose values Airflow renders (keys it does not)."""
     return tuple((k, airflow_literal(v)) for k, v in mapping.items())
