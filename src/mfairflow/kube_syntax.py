@@ -21,6 +21,23 @@ def valid_key(key: str) -> bool:
     )
 
 
+TOLERATION_KEYS = ("key", "operator", "value", "effect", "toleration_seconds", "tolerationSeconds")
+
+
+def toleration_problems(item: dict) -> list[str]:
+    """What is wrong with a toleration's keys and fields (its seconds: ``toleration_seconds``)."""
+    problems = ["keys"] if any(k not in TOLERATION_KEYS for k in item) else []
+    if item.get("key") is not None and not valid_key(str(item["key"])):
+        problems.append("key")
+    if item.get("value") is not None and not LABEL_VALUE.fullmatch(str(item["value"])):
+        problems.append("value")
+    if item.get("operator") not in (None, "Equal", "Exists"):
+        problems.append("operator")
+    if item.get("effect") not in (None, "NoSchedule", "PreferNoSchedule", "NoExecute"):
+        problems.append("effect")
+    return problems
+
+
 def toleration_seconds(value) -> Optional[int]:
     """A toleration's ``tolerationSeconds`` (an int64 in Kubernetes), or None when unset.
 
