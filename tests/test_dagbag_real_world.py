@@ -103,8 +103,9 @@ def test_catch_and_mutators_set_retries(reports, version):
 def test_config_values_reach_every_task(reports, version):
     tasks = reports[version]["dags"]["ConfigFlow"]["tasks"]
     for task in tasks.values():
-        config = json.loads(task["env_vars"]["METAFLOW_FLOW_CONFIG_VALUE"])
-        assert config == {"cfg": {"alpha": 3, "name": "prod", "image": "python:3.12"}}
+        assert json.loads(task["env_vars"]["METAFLOW_FLOW_CONFIG_VALUE"]) == {"cfg": "kv.cfg"}
+        configs = json.loads(task["env_vars"]["MFAIRFLOW_FLOW_CONFIGS"])["user_configs"]
+        assert configs == {"cfg": [{"alpha": 3, "name": "prod", "image": "python:3.12"}, False]}
     assert tasks["start"]["env_vars"]["ALPHA"] == "3"
 
 

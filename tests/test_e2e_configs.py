@@ -2,8 +2,11 @@
 
 A Config is not an Airflow param: it is resolved when the DAG is compiled (``--config``,
 ``--config-value``, a ``default=`` file, ``default_value=`` as a dict, JSON text or a function,
-a custom ``parser=``, ``plain=True``) and reaches every task through METAFLOW_FLOW_CONFIG_VALUE;
-a decorator argument written with ``config_expr`` is resolved then too. Before, a Config with
+a custom ``parser=``, ``plain=True``) and reaches every task already parsed, as Metaflow hands
+configs to its Argo Workflows tasks: METAFLOW_FLOW_CONFIG_VALUE names each ``kv.<name>`` and
+the task reads the values from ``--local-config-file``, never running the parser again (so a
+TOML file or a custom text format works); a decorator argument written with ``config_expr``
+is resolved then too. Before, a Config with
 ``default_value=`` was rejected ("declared str but its default ... is a dict") and a file Config
 became an Airflow param holding the file's name.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 
 import pytest
 from test_e2e_local import LocalAirflow
@@ -25,7 +29,10 @@ DEFAULTS = {
     "fn_cfg": {"flow": "ConfigFormsFlow", "config": "fn_cfg"},
     "parsed_cfg": {"gamma": 3, "label": "parsed"},
     "plain_cfg": "just text",
+    "toml_cfg": {"model": {"name": "toml", "layers": [1, 2]}},
+    "lines_cfg": {"mode": "fast", "odd": "{{ x }} 'q' $(id) a\x00b"},  # Jinja, shell, NUL
 }
+FILES = ("config_forms.json", "config_forms.toml")
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +58,14 @@ def run_ok(deployed) -> dict:
 
 
 def test_every_config_form_reaches_every_task(airflow):
-    deployed = airflow.deploy("config_forms_flow.py", extra_files=("config_forms.json",))
+    deployed = airflow.deploy("config_forms_flow.py", extra_files=FILES)
     source = deployed.dag_file.read_text()
     assert "params={}" in source  # no Config became an Airflow param
     assert "METAFLOW_INIT_" not in source
     assert '"GAMMA": "3"' in source  # config_expr in @environment, resolved at deploy time
+    refs = re.search(r'"METAFLOW_FLOW_CONFIG_VALUE": \'(.*)\',', source).group(1)
+    assert json.loads(refs) == {name: f"kv.{name}" for name in DEFAULTS}  # no text to parse
+    assert '"MFAIRFLOW_FLOW_CONFIGS": ' in source  # the parsed values, for the reviewer
     run = run_ok(deployed)
     assert seen(run) == {step: DEFAULTS for step in ("start", "decorated", "end")}
     assert run["steps"]["decorated"][0]["artifacts"]["gamma_env"] == "'3'"
@@ -64,12 +74,12 @@ def test_every_config_form_reaches_every_task(airflow):
 
 
 def test_configs_given_at_deploy_time_win_over_the_defaults(airflow):
-    deployed = airflow.deploy("config_forms_flow.py", extra_files=("config_forms.json",))
+    deployed = airflow.deploy("config_forms_flow.py", extra_files=FILES)
     other = deployed.flow_dir / "other.json"
     other.write_text(json.dumps({"delta": 9, "name": "other"}))
     redeployed = airflow.deploy(
         "config_forms_flow.py",
-        extra_files=("config_forms.json",),
+        extra_files=FILES,
         top_level=(
             "--config",
             "file_cfg",

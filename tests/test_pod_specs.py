@@ -57,8 +57,9 @@ _NAME = r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)"
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS_SUBDOMAIN = rf"{_DNS_LABEL}(\.{_DNS_LABEL})*"
 _ENV_NAME = r"[-._a-zA-Z][-._a-zA-Z0-9]*"
-_QUANTITY = re.compile(
-    r"(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|)"
+_QUANTITY = re.compile(  # a decimal exponent ("2e3") too, as Kubernetes' grammar allows
+    r"(?P<sign>[+-]?)(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)"
+    r"(?P<suffix>[eE][+-]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|)"
 )
 _SUFFIXES = {
     "": Fraction(1),
@@ -91,7 +92,10 @@ def is_label_value(value: str) -> bool:
 def quantity(text: str) -> Fraction:
     match = _QUANTITY.fullmatch(text)
     assert match, f"{text!r} is not a Kubernetes quantity"
-    return Fraction(match.group("number")) * _SUFFIXES[match.group("suffix")]
+    suffix = match.group("suffix")
+    factor = Fraction(10) ** int(suffix[1:]) if len(suffix) > 1 and suffix[0] in "eE" else None
+    number = Fraction(match.group("sign") + match.group("number").rstrip(".") or "0")
+    return number * (factor if factor is not None else _SUFFIXES[suffix])
 
 
 def overcommit_allowed(resource: str) -> bool:

@@ -394,25 +394,40 @@ def test_a_fifo_named_py_in_the_dag_folder_does_not_hang_the_dag_id_scan(tmp_pat
 # 13.8: a Config that a task would not read back as the same value
 
 
-def test_config_whose_parser_cannot_read_its_json_back_is_rejected(tmp_path):
-    """Tasks get a Config as JSON text and run it through its parser again: a parser of
-    `key=value` lines would turn {"a": "1"} into something else, so it is an error now rather
-    than a different config in the tasks."""
-    prelude = (
-        PRELUDE + "\n\ndef kv_parser(text):\n"
-        "    return dict(line.split('=', 1) for line in text.splitlines() if line)\n\n\n"
-    )
+KV_PARSER = (
+    "\n\ndef kv_parser(text):\n"
+    "    return dict(line.split('=', 1) for line in text.splitlines() if line)\n\n\n"
+)
+
+
+def test_config_whose_parser_cannot_read_json_compiles(tmp_path):
+    """The tasks take the parsed value (``kv.<name>``, as on Argo Workflows) and never run
+    the parser again, so a parser of `key=value` lines that cannot read JSON is fine."""
     text = linear_flow(
         "KvConfigFlow",
         params=("kv = Config('kv', default_value='a=1', parser=kv_parser)",),
+        prelude=PRELUDE + KV_PARSER,
+    )
+    source = expect_compiles(tmp_path, "kv_config_flow", text)
+    assert '"METAFLOW_FLOW_CONFIG_VALUE": \'{"kv":"kv.kv"}\'' in source
+    assert '"MFAIRFLOW_FLOW_CONFIGS": \'{"user_configs":{"kv":[{"a":"1"},false]}}\'' in source
+    assert "--local-config-file=/tmp/mfairflow-configs.json" in source
+
+
+def test_config_whose_parser_returns_no_json_data_is_rejected(tmp_path):
+    """A parsed value travels to the tasks as JSON (Metaflow's own config file): a value
+    that JSON would change (here integer keys, which come back as strings) is an error."""
+    prelude = PRELUDE + "\n\ndef int_keys(text):\n    return {1: text}\n\n\n"
+    text = linear_flow(
+        "IntKeysConfigFlow",
+        params=("cfg = Config('cfg', default_value='x', parser=int_keys)",),
         prelude=prelude,
     )
     expect_user_error(
         tmp_path,
-        "kv_config_flow",
+        "int_keys_config_flow",
         text,
-        message="config 'kv' would not reach the tasks as it is: they read it back from its JSON "
-        "text through its parser",
+        message="config 'cfg' has a value that is not JSON data (it reads back as {'1': 'x'})",
         at_class=True,
     )
 
@@ -425,4 +440,119 @@ def test_config_with_default_value_compiles_and_is_no_airflow_param(tmp_path):
     )
     source = expect_compiles(tmp_path, "dict_config_flow", text)
     assert "params={}" in source
-    assert '"METAFLOW_FLOW_CONFIG_VALUE": \'{"cfg":{"a":1}}\'' in source
+    assert '"METAFLOW_FLOW_CONFIG_VALUE": \'{"cfg":"kv.cfg"}\'' in source
+    assert '"MFAIRFLOW_FLOW_CONFIGS": \'{"user_configs":{"cfg":[{"a":1},false]}}\'' in source
+
+
+# ---------------------------------------------------------------------------------------------
+# @kubernetes(gpu=...) and extended_resources: amounts Kubernetes (and Metaflow's pod) can take
+
+FPGA = "example.com/fpga"
+BAD_AMOUNTS = {
+    "gpu-negative": ("gpu=-1", "@kubernetes(gpu=-1) must be a whole number of GPUs"),
+    "gpu-bool": ("gpu=True", "@kubernetes(gpu=True) must be a whole number of GPUs"),
+    "gpu-fraction": ("gpu=1.5", "@kubernetes(gpu=1.5) must be a whole number of GPUs"),
+    "gpu-float": ("gpu=2.0", "@kubernetes(gpu=2.0) must be a whole number"),  # Metaflow: int
+    "gpu-inf": ("gpu=float('inf')", "@kubernetes(gpu=inf) must be a whole number"),
+    "gpu-nan-text": ("gpu='nan'", "@kubernetes(gpu='nan') must be a whole number"),
+    "gpu-huge": ("gpu=2**63", "must be a whole number of GPUs from 0 to 9223372036854775807"),
+    "gpu-text": ("gpu='lots'", "@kubernetes(gpu='lots') must be a whole number"),
+    "extended-negative": (f"extended_resources={{{FPGA!r}: -1}}", "whole, positive Kubernetes"),
+    "extended-zero": (f"extended_resources={{{FPGA!r}: 0}}", "whole, positive Kubernetes"),
+    "extended-fraction": (f"extended_resources={{{FPGA!r}: '500m'}}", "whole, positive"),
+    "extended-bool": (f"extended_resources={{{FPGA!r}: True}}", "whole, positive Kubernetes"),
+    "extended-nan": (f"extended_resources={{{FPGA!r}: float('nan')}}", "whole, positive"),
+    "extended-inf": (f"extended_resources={{{FPGA!r}: float('inf')}}", "whole, positive"),
+    "extended-huge": (f"extended_resources={{{FPGA!r}: '10E'}}", "of at most 92233720368547"),
+    "extended-text": (f"extended_resources={{{FPGA!r}: '2 fpgas'}}", "whole, positive"),
+    "extended-jinja": (f"extended_resources={{{FPGA!r}: '{{{{ var.value.x }}}}'}}", "whole"),
+    "extended-list": (f"extended_resources={{{FPGA!r}: [1]}}", "whole, positive Kubernetes"),
+    "extended-name": ("extended_resources={'fpga': 1}", "'fpga', which is not an extended"),
+    "extended-native": (
+        "extended_resources={'kubernetes.io/cpu': 1}",
+        "'kubernetes.io/cpu', which is not an extended resource name",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def bad_amounts(tmp_path_factory) -> dict:
+    """Every case of BAD_AMOUNTS compiled (three at a time): case → error line or exception."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tmp = tmp_path_factory.mktemp("amounts")
+
+    def one(case: str):
+        argument, message = BAD_AMOUNTS[case]
+        text = linear_flow("AmountFlow", start_decos=(f"@kubernetes({argument})",))
+        try:
+            folder = tmp / case
+            folder.mkdir()
+            return case, expect_user_error(
+                folder, "amount_flow", text, message=message, step="start"
+            )
+        except AssertionError as exc:
+            return case, exc
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return dict(pool.map(one, BAD_AMOUNTS))
+
+
+@pytest.mark.parametrize("case", list(BAD_AMOUNTS))
+def test_gpu_and_extended_resources_out_of_range_are_rejected(bad_amounts, case):
+    result = bad_amounts[case]
+    if isinstance(result, AssertionError):
+        raise result
+    assert "error: " in result
+
+
+def test_resources_gpu_is_checked_like_kubernetes_gpu(tmp_path):
+    """@resources(gpu=...) reaches the pod too (a step without @kubernetes, or beside it)."""
+    text = linear_flow("ResourcesGpuFlow", start_decos=("@resources(gpu=-2)",), prelude=PRELUDE)
+    expect_user_error(
+        tmp_path, "resources_gpu_flow", text, message="@kubernetes(gpu=-2)", step="start"
+    )
+
+
+# Strings of Kubernetes' quantity grammar and strings outside it (apimachinery's quantity.go).
+QUANTITIES = ["1", "+2", "-3", "1.", ".5", "0.25", "500m", "7n", "3u", "1k", "1Ki", "5Gi", "1E"]
+QUANTITIES += ["1e3", "2E-1", "1E+2", "12Pi"]
+NOT_QUANTITIES = ["", ".", "1 ", " 1", "1e", "1ki", "1K", "Gi", "1Gb", "inf", "NaN", "0x10"]
+NOT_QUANTITIES += ["1_000", "1,5", "--1", "1.2.3", "1e1.5", "1ee3", "e3", "{{ x }}", "\u0661"]
+
+
+def test_the_quantity_grammar_is_kubernetes_own():
+    from decimal import Decimal
+
+    from kubernetes.utils.quantity import parse_quantity
+
+    from mfairflow.kube_syntax import quantity_value
+
+    for text in QUANTITIES:  # and the Kubernetes client reads the same amount from them
+        assert quantity_value(text) == parse_quantity(text), text
+    for text in NOT_QUANTITIES:
+        assert quantity_value(text) is None, text
+    assert quantity_value("1E") == Decimal(10) ** 18  # the suffix E (exa), not an exponent
+
+
+def test_valid_gpu_and_extended_resources_make_a_valid_pod(tmp_path):
+    from dag_inspect import load_dag, pod_manifest, pod_operators, write_kubeconfig
+    from test_pod_specs import validate_pod
+
+    amounts = {FPGA: "1k", "acme.io/x": 2, "example.com/y": "1Ki", "example.com/z": "2e3"}
+    amounts.update({"example.com/w": 3.0, "example.com/v": "+4", "example.com/huge": 2**63 - 1})
+    decorator = f"@kubernetes(gpu='2', extended_resources={amounts!r})"
+    text = linear_flow("AmountFlow", start_decos=(decorator,))
+    result = compile_flow("amount_flow.py", tmp_path, flow_text=text)
+    assert result.proc.returncode == 0, result.proc.stderr[-3000:]
+    manifest = pod_manifest(
+        pod_operators(load_dag(result.dag_path))["start"], write_kubeconfig(tmp_path)
+    )
+    validate_pod(manifest)
+    (container,) = [c for c in manifest["spec"]["containers"] if c["name"] == "base"]
+    expected = {name: str(amount) for name, amount in amounts.items()}
+    for kind in ("requests", "limits"):
+        assert {k: v for k, v in container["resources"][kind].items() if "/" in k} == {
+            **expected,
+            **({"nvidia.com/gpu": "2"} if kind == "limits" else {}),
+        }

@@ -269,7 +269,9 @@ class RuntimeSpec:
     """Environment of every task that Airflow renders per task (the DAG run id, escaped
     values)."""
     bootstrap: Tuple[str, ...]
-    """Shell commands that fetch and unpack the code package (kubernetes target)."""
+    """Shell commands every task runs first: fetch and unpack the code package (kubernetes
+    target), write the flow's resolved Configs for ``--local-config-file`` (flows with
+    Configs)."""
     flow_dir: Optional[str]
     """Directory the local target runs the flow in; None for the kubernetes target."""
     code_package_url: Optional[str]

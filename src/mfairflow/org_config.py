@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 from .errors import CompileError
-from .kube_syntax import DNS_SUBDOMAIN, LABEL_VALUE, toleration_seconds, valid_key
+from .kube_syntax import (
+    DNS_SUBDOMAIN,
+    LABEL_VALUE,
+    toleration_problems,
+    toleration_seconds,
+    valid_key,
+)
 
 CONFIG_NAME = "mfairflow.yaml"
 _CALLABLE_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$", re.ASCII)
@@ -213,6 +219,16 @@ def _check(key: str, value, where: str, path: Path):
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise wrong("a list of mappings")
         for item in value:
+            problems = toleration_problems(item)
+            if problems:
+                raise CompileError(
+                    f"a toleration in the organization config has an invalid "
+                    f"{' and '.join(problems)}: {item!r}",
+                    hint="keys: key, operator, value, effect, toleration_seconds; key and value "
+                    "follow label syntax; operator is Equal or Exists; effect is NoSchedule, "
+                    "PreferNoSchedule or NoExecute",
+                    location=where,
+                )
             seconds = item.get("toleration_seconds", item.get("tolerationSeconds"))
             try:
                 toleration_seconds(seconds)

@@ -10,13 +10,19 @@ def yaml_parser(text):
     return yaml.safe_load(text)
 
 
+def lines_parser(text):
+    """A custom text format that is not JSON: one `key = value` per line."""
+    pairs = (line.split("=", 1) for line in text.splitlines() if line.strip())
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
 def computed_default(ctx):
     """A default computed at deploy time from the parameter context."""
     return {"flow": ctx.flow_name, "config": ctx.parameter_name}
 
 
 class ConfigFormsFlow(FlowSpec):
-    """Configs from a file, a dict, JSON text, a function, a parser, and plain text."""
+    """Configs from a file, a dict, JSON text, a function, parsers, and plain text."""
 
     file_cfg = Config("file_cfg", default="config_forms.json")
     dict_cfg = Config("dict_cfg", default_value={"alpha": 1, "nested": {"names": ["a", "b"]}})
@@ -24,6 +30,13 @@ class ConfigFormsFlow(FlowSpec):
     fn_cfg = Config("fn_cfg", default_value=computed_default)
     parsed_cfg = Config("parsed_cfg", default_value="gamma: 3\nlabel: parsed\n", parser=yaml_parser)
     plain_cfg = Config("plain_cfg", default_value="just text", plain=True)
+    # Parsers that cannot read JSON: the tasks get the parsed value, as on Argo Workflows.
+    toml_cfg = Config("toml_cfg", default="config_forms.toml", parser="tomllib.loads")
+    lines_cfg = Config(
+        "lines_cfg",
+        default_value="mode = fast\nodd = {{ x }} 'q' $(id) a\x00b",
+        parser=lines_parser,
+    )
 
     @step
     def start(self):
@@ -57,6 +70,8 @@ class ConfigFormsFlow(FlowSpec):
             "fn_cfg": plain(self.fn_cfg),
             "parsed_cfg": plain(self.parsed_cfg),
             "plain_cfg": plain(self.plain_cfg),
+            "toml_cfg": plain(self.toml_cfg),
+            "lines_cfg": plain(self.lines_cfg),
         }
 
 

@@ -19,7 +19,13 @@ from .docs import dag_doc, first_line, markdown_text
 from .exit_hooks import analyze_exit_hooks, local_hook_env
 from .foreach import foreach_mappings
 from .names import TEMPLATE_NAMES
-from .option_checks import check_env_names, check_flow_name, check_options, check_org
+from .option_checks import (
+    check_env_names,
+    check_flow_name,
+    check_options,
+    check_org,
+    check_task_id_lengths,
+)
 from .params import analyze_params
 from .pods import analyze_pod
 from .runtime import build_runtime, system_metadata, with_deployment
@@ -113,6 +119,12 @@ def analyze_flow(
             )
             branches.append(branch)
             branch_of[step] = branch
+    check_task_id_lengths(
+        ctx,
+        [(step, step) for step in order]
+        + [(split.foreach_task_id, split.task_id) for split in splits_tasks.values()]
+        + [(branch.switch_task_id, branch.task_id) for branch in branches],
+    )
 
     tasks = []
     for step in order:

@@ -48,10 +48,12 @@ def is_dag_template(value: object) -> bool:
     return any(value is template for template in DAG_TEMPLATES)
 
 
-def metaflow_prefix(
-    ctx: FlowContext, target: str, datastore_root: str, flow_dir: Optional[str]
-) -> str:
-    """Shell words of ``python <flow file> <top-level options>`` for every task."""
+def metaflow_prefix(ctx: FlowContext, datastore_root: str, config_file: Optional[str]) -> str:
+    """Shell words of ``python <flow file> <top-level options>`` for every task.
+
+    ``config_file`` is the shell word of the file the task writes the flow's resolved Configs
+    to (see runtime.config_env), or None for a flow without Configs.
+    """
     from metaflow.decorators import flow_decorators
     from metaflow.util import dict_to_cli_options
 
@@ -70,7 +72,14 @@ def metaflow_prefix(
         f"--datastore={ctx.flow_datastore.TYPE}",
         f"--datastore-root={datastore_root}",
     ]
-    return shell_words(words)
+    if config_file is None:
+        return shell_words(words)
+    # Not quoted: the word may name a variable of the task's shell.
+    return (
+        shell_words(words)
+        + " "
+        + airflow_literal(f"--local-config-file={config_file}", whole_field=False)
+    )
 
 
 def init_params_command(tags: tuple[str, ...]) -> str:

@@ -12,6 +12,8 @@ from .limits import MAX_COUNT, MAX_SECONDS
 
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _TAG_MAX = 100
+TASK_ID_MAX = 250
+"""The longest task id Airflow accepts (its validate_key): a longer one fails the DAG's import."""
 
 
 def check_options(options: CreateOptions) -> None:
@@ -125,6 +127,24 @@ def check_env_names(ctx: FlowContext, step: str) -> None:
             raise CompileError(
                 f"@environment variable name {key!r} is not a valid environment variable name",
                 hint="use letters, digits, '_', '-' and '.', not starting with a digit",
+                step=step,
+                location=ctx.step_location(step),
+            )
+
+
+def check_task_id_lengths(ctx: FlowContext, task_ids: list[tuple[str, str]]) -> None:
+    """Reject a step whose Airflow task id (its name, or a task derived from it) is too long.
+
+    ``task_ids`` pairs each task id with the step it comes from.
+    """
+    for step, task_id in task_ids:
+        if len(task_id) > TASK_ID_MAX:
+            derived = "" if task_id == step else f" (its task {task_id[:20]!r}...)"
+            raise CompileError(
+                f"the step name {step[:40]!r}... makes an Airflow task id{derived} longer than "
+                f"Airflow's {TASK_ID_MAX} characters",
+                hint=f"shorten the step name to at most {TASK_ID_MAX - (len(task_id) - len(step))} "
+                "characters",
                 step=step,
                 location=ctx.step_location(step),
             )

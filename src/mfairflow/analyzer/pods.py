@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from typing import Optional
 
 from ..errors import CompileError
 from ..escaping import airflow_literal, for_field
-from ..kube_syntax import DNS_LABEL, DNS_SUBDOMAIN, LABEL_VALUE, toleration_seconds, valid_key
+from ..kube_syntax import (
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    LABEL_VALUE,
+    MAX_RESOURCE_COUNT,
+    quantity_value,
+    toleration_seconds,
+    valid_key,
+)
 from ..model import JsonObject, PodDefaults, PodSpec, Toleration
 from ..org_config import OrgConfig
 from .context import FlowContext
@@ -155,8 +164,8 @@ def analyze_pod(
     qos = str(attrs.get("qos") or "burstable").lower()
     resources = {"cpu": cpu, "memory": f"{memory}M", "ephemeral-storage": f"{disk}M"}
     extended = {  # the pod operator renders requests and limits: escape flow strings there
-        str(key): for_field("V1ResourceRequirements", "requests", str(value))
-        for key, value in (attrs.get("extended_resources") or {}).items()
+        key: for_field("V1ResourceRequirements", "requests", value)
+        for key, value in _extended_resources(attrs.get("extended_resources"), where).items()
     }
     for key in sorted(extended):
         resources[key] = extended[key]
@@ -322,19 +331,84 @@ def _quantity(value, what: str, where: dict) -> str:
 
 
 def _gpu(value, where: dict) -> Optional[int]:
-    if value in (None, "", 0, "0"):
+    """The GPU count of a pod (None or 0: no GPU), as Metaflow's pods accept it.
+
+    Metaflow's own check in the pod takes an int or a string of a whole number; a float, a
+    bool, a negative or a count beyond what Kubernetes counts is an error here instead.
+    """
+    if value in (None, "") or (value == 0 and not isinstance(value, bool)):
         return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = -1.0
-    if number < 0 or not number.is_integer():
+    count = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        count = value
+    elif isinstance(value, str):
+        try:  # as Metaflow reads it in the pod: float("2.0") and float("1e3") are whole
+            amount = Decimal(value.strip())
+            accepted = float(value) == float(value)  # Metaflow's float(): no "1_0", no "NaN"
+        except (ArithmeticError, ValueError):
+            amount, accepted = None, False
+        if accepted and amount.is_finite() and amount == amount.to_integral_value():
+            count = int(amount)
+    if count is None or not 0 <= count <= MAX_RESOURCE_COUNT:
         raise CompileError(
-            f"@kubernetes(gpu={value!r}) must be a whole number",
-            hint="pass gpu=1 (or more)",
+            f"@kubernetes(gpu={value!r}) must be a whole number of GPUs from 0 to "
+            f"{MAX_RESOURCE_COUNT}",
+            hint="pass gpu as an int, e.g. gpu=1 (0 or None for no GPU)",
             **where,
         )
-    return int(number)
+    return count or None
+
+
+def _extended_resources(value, where: dict) -> dict:
+    """@kubernetes(extended_resources=...): resource name → amount, as Kubernetes takes them.
+
+    An extended resource is a domain-qualified name outside kubernetes.io (``example.com/fpga``)
+    whose amount is a whole, positive quantity (Kubernetes cannot overcommit or split it).
+    """
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise CompileError(
+            f"@kubernetes(extended_resources=...) must be a dict, not {type(value).__name__}",
+            hint="pass extended_resources as a dict, e.g. {'example.com/fpga': 1}",
+            **where,
+        )
+    resources = {}
+    for name, amount in value.items():
+        prefix = str(name).rpartition("/")[0]
+        if (
+            not isinstance(name, str)
+            or not prefix
+            or not valid_key(name)
+            or "kubernetes.io/" in name
+            or name.startswith("requests.")
+        ):
+            raise CompileError(
+                f"@kubernetes(extended_resources=...) has the resource name {name!r}, which is "
+                "not an extended resource name",
+                hint="name it by a domain outside kubernetes.io, then '/', then the resource, "
+                "e.g. 'example.com/fpga' (gpu=... asks for GPUs)",
+                **where,
+            )
+        text = str(amount).strip() if isinstance(amount, (str, int, float)) else None
+        if isinstance(amount, bool):
+            text = None
+        quantity = quantity_value(text) if text is not None else None
+        if (
+            quantity is None
+            or quantity <= 0
+            or quantity != quantity.to_integral_value()
+            or quantity > MAX_RESOURCE_COUNT
+        ):
+            raise CompileError(
+                f"@kubernetes(extended_resources={{{name!r}: {amount!r}}}) must be a whole, "
+                f"positive Kubernetes quantity of at most {MAX_RESOURCE_COUNT}",
+                hint="pass a count such as 1, '2' or '1k' (extended resources cannot be split); "
+                "remove the entry to ask for none",
+                **where,
+            )
+        resources[name] = text
+    return resources
 
 
 def _whole(value, what: str, where: dict) -> Optional[int]:

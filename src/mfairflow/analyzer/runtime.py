@@ -87,7 +87,9 @@ def build_runtime(
     datastore = ctx.flow_datastore.TYPE
     root = ctx.flow_datastore.datastore_root
     shared = dict(
-        metaflow=metaflow_prefix(ctx, options.target, root, None),
+        metaflow=metaflow_prefix(
+            ctx, root, CONFIG_FILES[options.target] if flow_configs(ctx) else None
+        ),
         step_options=step_options(options.tags, options.namespace),
         run_id=RUN_ID,
         retry_count=RETRY_COUNT,
@@ -112,7 +114,7 @@ def build_runtime(
             **shared,
             common_env=common_env,
             templated_env=templated_env,
-            bootstrap=(),
+            bootstrap=config_setup(ctx, options.target),
             flow_dir=flow_dir,
             code_package_url=None,
             code_package_sha=None,
@@ -126,7 +128,7 @@ def build_runtime(
         **shared,
         common_env=common_env,
         templated_env=templated_env,
-        bootstrap=bootstrap_commands(ctx, deployment),
+        bootstrap=bootstrap_commands(ctx, deployment) + config_setup(ctx, options.target),
         flow_dir=None,
         code_package_url=deployment.code_package_url,
         code_package_sha=deployment.code_package_sha,
@@ -149,78 +151,76 @@ def split_env(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple, tuple]:
     return static, templated
 
 
+# Where a task's shell writes the flow's resolved Configs for ``--local-config-file``: a pod's
+# own /tmp, or the local task's temporary folder (run_step sets MFAIRFLOW_TMP).
+CONFIG_FILES = {
+    "kubernetes": "/tmp/mfairflow-configs.json",
+    "local": '"$MFAIRFLOW_TMP/configs.json"',
+}
+
+
+def flow_configs(ctx: FlowContext) -> dict:
+    """The flow's Configs as resolved now: name → (value, plain), as Metaflow stores them."""
+    try:
+        from metaflow.flowspec import FlowStateItems
+    except ImportError:  # pragma: no cover - older Metaflow without Configs
+        return {}
+    return dict(ctx.flow._flow_state[FlowStateItems.CONFIGS] or {})
+
+
 def config_env(ctx: FlowContext) -> tuple[tuple[str, str], ...]:
     """The flow's Config values, resolved now, for every task (visible in the DAG's diff).
 
     Whatever gave the value (``--config``, ``--config-value``, a ``default=`` file, a
-    ``default_value=`` dict, JSON text or function, ``parser=``), each task reads it back from
-    METAFLOW_FLOW_CONFIG_VALUE as Metaflow reads ``--config-value``: through the config's parser
-    if it has one, as text if it is ``plain``, else as JSON. A value that does not read back as
-    itself that way is an error here rather than a different config in the tasks.
+    ``default_value=`` dict, JSON text or function, ``parser=``), the tasks take the value
+    already parsed, as Metaflow's Argo Workflows and Step Functions tasks do: each config is
+    named ``kv.<name>`` in METAFLOW_FLOW_CONFIG_VALUE, which makes Metaflow read its value
+    from the file given with ``--local-config-file`` instead of parsing text again. That file
+    holds what Metaflow's own runtime writes there (``{"user_configs": {name: [value,
+    plain]}}``); the task's shell writes it from MFAIRFLOW_FLOW_CONFIGS (``config_setup``).
     """
     import json
 
-    try:
-        from metaflow.flowspec import FlowStateItems
-    except ImportError:  # pragma: no cover - older Metaflow without Configs
+    configs = flow_configs(ctx)
+    if not configs:
         return ()
-    configs = ctx.flow._flow_state[FlowStateItems.CONFIGS] or {}
-    values = {name: value for name, (value, _) in configs.items() if value is not None}
-    if not values:
-        return ()
-    parsers = {
-        param.name: param.parser
-        for _, param in ctx.flow._get_parameters()
-        if getattr(param, "IS_CONFIG_PARAMETER", False)
-    }
-    for name, value in values.items():
-        _check_config_reads_back(ctx, name, value, configs[name][1], parsers.get(name))
-    text = json.dumps(values, separators=(",", ":"))  # the config's own key order
-    return (("METAFLOW_FLOW_CONFIG_VALUE", airflow_literal(text)),)
+    for name, (value, _) in configs.items():
+        _check_config_is_json(ctx, name, value)
+    refs = {name: f"kv.{name}" for name in configs}
+    dump = {"user_configs": {name: [value, plain] for name, (value, plain) in configs.items()}}
+    separators = (",", ":")
+    return (
+        ("METAFLOW_FLOW_CONFIG_VALUE", airflow_literal(json.dumps(refs, separators=separators))),
+        ("MFAIRFLOW_FLOW_CONFIGS", airflow_literal(json.dumps(dump, separators=separators))),
+    )
 
 
-def _check_config_reads_back(ctx: FlowContext, name: str, value, plain: bool, parser) -> None:
-    """Reject a Config value that a task would not read back as the same value."""
+def config_setup(ctx: FlowContext, target: str) -> tuple[str, ...]:
+    """The shell command that writes the Configs file a task's Metaflow commands read."""
+    if not flow_configs(ctx):
+        return ()
+    command = f"printf '%s' \"$MFAIRFLOW_FLOW_CONFIGS\" > {CONFIG_FILES[target]}"
+    return (airflow_literal(command, whole_field=False),)
+
+
+def _check_config_is_json(ctx: FlowContext, name: str, value) -> None:
+    """Reject a Config value that cannot travel as JSON (Metaflow's own config file format)."""
     import json
 
     from ..errors import CompileError
 
     where = {"location": ctx.flow_location()}
     try:
-        text = value if isinstance(value, str) else json.dumps(value)
+        read_back = json.loads(json.dumps(value, allow_nan=False))
+        problem = f"it reads back as {read_back!r}"
     except (TypeError, ValueError) as exc:
-        raise CompileError(
-            f"config {name!r} has a value that is not JSON ({exc}), so it cannot reach the tasks",
-            hint="make the config (or its parser's result) JSON data: dicts, lists, strings, "
-            "numbers, booleans",
-            **where,
-        ) from None
-    if "\0" in text:
-        raise CompileError(
-            f"config {name!r} contains a NUL character, which no process environment can hold",
-            hint="remove the NUL character from the config",
-            **where,
-        )
-    try:
-        if parser:
-            from metaflow.user_configs.config_options import ConfigInput
-
-            read_back = ConfigInput._call_parser(parser, text, plain)
-        else:
-            read_back = text if plain else json.loads(text)
-    except Exception as exc:  # the user's parser, on the JSON text the tasks will get
-        read_back = exc
+        read_back, problem = exc, str(exc)
     if read_back != value:
         raise CompileError(
-            f"config {name!r} would not reach the tasks as it is: they read it back from its "
-            "JSON text"
-            + (" through its parser" if parser else "")
-            + f", which gives {read_back!r} instead",
-            hint=(
-                "let the parser also read JSON (e.g. try json.loads first)"
-                if parser
-                else "make a plain config a string"
-            ),
+            f"config {name!r} has a value that is not JSON data ({problem}), so it cannot "
+            "reach the tasks",
+            hint="make the config (or its parser's result) JSON data: dicts with string keys, "
+            "lists, strings, finite numbers, booleans, None",
             **where,
         )
 

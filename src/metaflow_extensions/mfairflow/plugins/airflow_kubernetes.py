@@ -9,6 +9,7 @@ command, a pod's `step` included, gets Metaflow's check unchanged.
 """
 
 import sys
+from contextlib import contextmanager
 
 from metaflow.plugins.kubernetes.kubernetes_decorator import KubernetesDecorator
 
@@ -41,6 +42,23 @@ class _CloudLike:
         return getattr(self._datastore, name)
 
 
+@contextmanager
+def _gpu_hidden(kubernetes, decos):
+    """Metaflow's step_init without its GPU check; then the GPU count Metaflow would have set
+    (the last @resources(gpu=...) wins over @kubernetes(gpu=...)), unchecked."""
+    resources = [d for d in decos if d.name == "resources" and d.attributes.get("gpu") is not None]
+    hidden = {id(deco): deco.attributes["gpu"] for deco in (kubernetes, *resources)}
+    for deco in (kubernetes, *resources):
+        deco.attributes["gpu"] = None
+    try:
+        yield
+    finally:
+        for deco in resources:
+            deco.attributes["gpu"] = hidden[id(deco)]
+        gpu = resources[-1].attributes["gpu"] if resources else hidden[id(kubernetes)]
+        kubernetes.attributes["gpu"] = gpu
+
+
 class AirflowCompileKubernetesDecorator(KubernetesDecorator):
     """@kubernetes; compiling for Airflow defers the datastore check to mfairflow."""
 
@@ -49,7 +67,14 @@ class AirflowCompileKubernetesDecorator(KubernetesDecorator):
         super().init()
 
     def step_init(self, flow, graph, step, decos, environment, flow_datastore, logger):
-        if flow_datastore.TYPE in CLOUD_DATASTORES or command_of(sys.argv) != "airflow":
+        if command_of(sys.argv) != "airflow":
             return super().step_init(flow, graph, step, decos, environment, flow_datastore, logger)
-        super().step_init(flow, graph, step, decos, environment, _CloudLike(flow_datastore), logger)
-        self.flow_datastore = flow_datastore
+        # mfairflow checks the GPU count itself (analyzer.pods), naming the step and its line:
+        # Metaflow's check crashes on gpu="lots" and lets gpu=True or gpu=-1 through.
+        with _gpu_hidden(self, decos):
+            if flow_datastore.TYPE in CLOUD_DATASTORES:
+                super().step_init(flow, graph, step, decos, environment, flow_datastore, logger)
+            else:
+                datastore = _CloudLike(flow_datastore)
+                super().step_init(flow, graph, step, decos, environment, datastore, logger)
+                self.flow_datastore = flow_datastore
