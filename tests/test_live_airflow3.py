@@ -32,7 +32,13 @@ CLI_FLOWS = {  # flow file → trigger options
     "retry_flow.py": (),
     "fail_flow.py": (),
     "params_flow.py": ("--count", "7", "--flag", "True", "--config", '{"depth": 5}'),
+    # Issue 17's shapes: a foreach in a switch case, a switch in a foreach, a split in a foreach.
+    "switch_foreach_flow.py": ("--mode", "fan", "--width", "3"),
+    "foreach_switch_flow.py": ("--width", "3"),
+    "foreach_split_flow.py": ("--width", "2"),
 }
+SHAPES = ("switch_foreach_flow.py", "foreach_switch_flow.py", "foreach_split_flow.py")
+LINEAGE = ROOT / "tests" / "metaflow_lineage_probe.py"
 
 
 def place(live, flow_file: str, name: str | None = None) -> Path:
@@ -142,6 +148,9 @@ def dag_of(flow: Path) -> str:
         "fail_flow": "FailFlow",
         "params_flow": "ParamsFlow",
         "linear_flow": "LinearFlow",
+        "switch_foreach_flow": "SwitchForeachFlow",
+        "foreach_switch_flow": "ForeachSwitchFlow",
+        "foreach_split_flow": "ForeachSplitFlow",
     }[flow.stem]
 
 
@@ -151,6 +160,60 @@ def finished(live, triggered, name: str) -> dict:
     run = probe(live, flow, dag_of(flow), run_id)
     run["airflow_state"] = state
     return run
+
+
+@pytest.fixture(scope="module")
+def local_shape_runs(live_airflow, triggered):
+    """The same shapes run locally (`python flow.py run`, same parameters), all at once while
+    Airflow runs its own: flow file → local run id."""
+    procs = {}
+    for name in SHAPES:
+        flow = triggered[name][0]
+        procs[name] = subprocess.Popen(
+            [sys.executable, flow.name, "run", "--run-id-file", "local_run_id", *CLI_FLOWS[name]],
+            cwd=flow.parent,
+            env=live_airflow.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    runs = {}
+    for name, proc in procs.items():
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out
+        runs[name] = (triggered[name][0].parent / "local_run_id").read_text().strip()
+    return runs
+
+
+def lineage(live, flow: Path, flow_name: str, run_id: str) -> dict:
+    """Where each task read its inputs from (tests/metaflow_lineage_probe.py)."""
+    proc = subprocess.run(
+        [sys.executable, str(LINEAGE), "-", flow_name, run_id],
+        cwd=flow.parent,
+        env=live.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_new_graph_shapes_match_a_local_run(live_airflow, triggered, local_shape_runs, name):
+    """Issue 17 on the running scheduler: artifacts, foreach stacks and the tasks each task
+    read equal those of a local Metaflow run with the same parameters."""
+    from test_e2e_local import artifacts
+
+    live = live_airflow
+    flow, run_id = triggered[name]
+    in_airflow = finished(live, triggered, name)
+    assert in_airflow["airflow_state"] == "success" and in_airflow["successful"], in_airflow
+    local = probe(live, flow, dag_of(flow), local_shape_runs[name])
+    assert artifacts(in_airflow) == artifacts(local)
+    assert lineage(live, flow, dag_of(flow), run_id) == lineage(
+        live, flow, dag_of(flow), local_shape_runs[name]
+    )
 
 
 def test_cli_create_wrote_into_dags_folder_and_unpaused(live_airflow, triggered):

@@ -27,7 +27,7 @@ FLOW_NAME = "MyAirflowFlow"
 FLOW_FILE = "my_flow.py"
 PRODUCTION_TOKEN = "myairflowflow-0-fiqs"
 DATASTORE_ROOT = "s3://mfairflow-test/metaflow"
-CODE_PACKAGE_URL = "s3://mfairflow-test/metaflow/MyAirflowFlow/data/88/88a1723ec33c1510bd43939f1b5a6e838d23d0da"
+CODE_PACKAGE_URL = "s3://mfairflow-test/metaflow/MyAirflowFlow/data/75/752d99a87f3fcae637fe7e07a8f121749b42e6cf"
 # The flow name as one shell word (the pods' MF_PATHSPEC names the task for the log capture).
 FLOW_WORD = "MyAirflowFlow"
 
@@ -53,13 +53,13 @@ SETUP = [
         'python -c \'import boto3, os; ep=os.getenv("METAFLOW_S3_ENDPOINT_URL"); '
         'boto3.client("s3", **({"endpoint_url":ep} if ep else '
         '{})).download_file("mfairflow-test", '
-        '"metaflow/MyAirflowFlow/data/88/88a1723ec33c1510bd43939f1b5a6e838d23d0da", '
+        '"metaflow/MyAirflowFlow/data/75/752d99a87f3fcae637fe7e07a8f121749b42e6cf", '
         "\"job.tar\")' && mflog 'Code package downloaded.' && break; sleep 10; "
         "i=$((i+1)); done"
     ),
     (
         "if [ $i -gt 5 ]; then mflog 'Failed to download code package from "
-        "s3://mfairflow-test/metaflow/MyAirflowFlow/data/88/88a1723ec33c1510bd43939f1b5a6e838d23d0da "
+        "s3://mfairflow-test/metaflow/MyAirflowFlow/data/75/752d99a87f3fcae637fe7e07a8f121749b42e6cf "
         "after 6 tries. Exiting...' && exit 1; fi"
     ),
     "TAR_OPTIONS='--warning=no-timestamp' tar -xzf job.tar -C .",
@@ -103,8 +103,8 @@ SECRETS = []
 
 # Environment of every task (a step's own variables are added to it).
 COMMON_ENV = {
-    "METAFLOW_CODE_URL": "s3://mfairflow-test/metaflow/MyAirflowFlow/data/88/88a1723ec33c1510bd43939f1b5a6e838d23d0da",
-    "METAFLOW_CODE_SHA": "88a1723ec33c1510bd43939f1b5a6e838d23d0da",
+    "METAFLOW_CODE_URL": "s3://mfairflow-test/metaflow/MyAirflowFlow/data/75/752d99a87f3fcae637fe7e07a8f121749b42e6cf",
+    "METAFLOW_CODE_SHA": "752d99a87f3fcae637fe7e07a8f121749b42e6cf",
     "METAFLOW_CODE_DS": "s3",
     "METAFLOW_USER": "tester",
     "METAFLOW_PRODUCTION_TOKEN": "myairflowflow-0-fiqs",

@@ -205,10 +205,9 @@ def announce_finish(context, result=None) -> None:
     run = metaflow_run_id(context["run_id"])
     extra = {**FINISHED_EXTRA, "run_id": run, "step_name": END_STEP, "task_id": TASK_ID}
     extra["pathspec"] = f"{FLOW_NAME}/{run}/{END_STEP}/{TASK_ID}"
+    # Airflow 2.10 and later (older ones announce the finish without the extra).
     events = context.get("outlet_events")
-    if (
-        events is not None
-    ):  # Airflow 2.10 and later (older ones announce without the extra)
+    if events is not None:
         events[FINISHED].extra = extra
 
 
@@ -359,6 +358,12 @@ with DAG(
         trigger_rule="all_success",
         retries=0,
         image="registry.example.com/hooks:1",
+        node_selector={"acme.example/pool": "batch"},
+        tolerations=[
+            k8s.V1Toleration(
+                key="dedicated", operator="Equal", value="ml", effect="NoSchedule"
+            )
+        ],
     )
 
     exit_hook_on_error_page_on_call = metaflow_step(
@@ -368,6 +373,12 @@ with DAG(
         trigger_rule="one_failed",
         retries=0,
         image="registry.example.com/hooks:1",
+        node_selector={"acme.example/pool": "batch"},
+        tolerations=[
+            k8s.V1Toleration(
+                key="dedicated", operator="Equal", value="ml", effect="NoSchedule"
+            )
+        ],
     )
 
     start >> end

@@ -208,10 +208,9 @@ def announce_finish(context, result=None) -> None:
     run = metaflow_run_id(context["run_id"])
     extra = {**FINISHED_EXTRA, "run_id": run, "step_name": END_STEP, "task_id": TASK_ID}
     extra["pathspec"] = f"{FLOW_NAME}/{run}/{END_STEP}/{TASK_ID}"
+    # Airflow 2.10 and later (older ones announce the finish without the extra).
     events = context.get("outlet_events")
-    if (
-        events is not None
-    ):  # Airflow 2.10 and later (older ones announce without the extra)
+    if events is not None:
         events[FINISHED].extra = extra
 
 

@@ -171,7 +171,9 @@ class AirflowClient:
             if self._bearer is None:
                 self._login()
             response = self._raw(method, url, headers=self._headers(extra_headers), **kwargs)
-            if response.status_code == 401 and self.config.username:  # token expired
+            # An expired token, or one signed before the api-server restarted: Airflow 3
+            # answers 403 ("Invalid JWT token") as well as 401. Log in again, once.
+            if response.status_code in (401, 403) and self.config.username:
                 self._login()
                 response = self._raw(method, url, headers=self._headers(extra_headers), **kwargs)
         if response.status_code in (401, 403):
