@@ -224,7 +224,13 @@ def describe_task(task) -> dict:
 
 
 def schedule_of(dag):
-    """The schedule as written: a cron expression or preset string, or None."""
+    """The schedule as written: a cron expression or preset string, or None (also for a DAG
+    scheduled on Assets only; beside Assets, the cron of the assets-or-time timetable)."""
+    if schedule_assets(dag):
+        inner = getattr(dag.timetable, "timetable", None)
+        if inner is None:
+            return None
+        return getattr(inner, "_expression", None) or getattr(inner, "expression", None)
     for attribute in ("schedule", "schedule_interval"):
         value = getattr(dag, attribute, _MISSING)
         if value is not _MISSING:

@@ -26,13 +26,19 @@ except ImportError:
     try:  # Airflow 3.0 and 3.1
         from airflow.timetables.assets import AssetOrTimeSchedule
         from airflow.timetables.trigger import CronTriggerTimetable as CronTimetable
-    except ImportError:  # Airflow 2 (2.9 and later), with its own cron timetable
-        from airflow.timetables.datasets import (
-            DatasetOrTimeSchedule as AssetOrTimeSchedule,
-        )
-        from airflow.timetables.interval import (
-            CronDataIntervalTimetable as CronTimetable,
-        )
+    except ImportError:
+        try:  # Airflow 2.9 and later (2.x), with its own cron timetable
+            from airflow.timetables.datasets import (
+                DatasetOrTimeSchedule as AssetOrTimeSchedule,
+            )
+            from airflow.timetables.interval import (
+                CronDataIntervalTimetable as CronTimetable,
+            )
+        except ImportError:
+            raise ImportError(
+                "this DAG runs on a schedule and on Assets (@trigger beside @schedule), "
+                "which needs Airflow 2.9 or later"
+            ) from None
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from kubernetes.client import models as k8s
 
