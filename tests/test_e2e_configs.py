@@ -30,7 +30,9 @@ DEFAULTS = {
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory):
-    return LocalAirflow(tmp_path_factory.mktemp("airflow-configs"))
+    airflow = LocalAirflow(tmp_path_factory.mktemp("airflow-configs"))
+    yield airflow
+    airflow.close()
 
 
 def seen(run: dict) -> dict:

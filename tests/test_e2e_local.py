@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -21,12 +22,21 @@ from conftest import ROOT, clean_env
 E2E_FLOWS = ROOT / "tests" / "e2e_flows"
 PROBE = ROOT / "tests" / "metaflow_probe.py"
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+FORK_SERVER = ROOT / "tests" / "airflow_fork_server.py"
+# airflow script → a copy of the database its `db migrate` wrote (once per test process)
+MIGRATED: dict[str, Path] = {}
 
 pytestmark = pytest.mark.e2e
 
 
 class LocalAirflow:
-    """An Airflow 3 installation in a temporary folder, with a migrated SQLite database."""
+    """An Airflow 3 installation in a temporary folder, with a migrated SQLite database.
+
+    Airflow 3 commands run through a fork server (tests/airflow_fork_server.py): each is still
+    Airflow's own CLI in a process of its own, forked from one that has imported Airflow and built
+    the in-process Execution API already, a start-up every `airflow dags test` would repeat. The
+    database is migrated once per test process and each later home gets a copy of it.
+    """
 
     def __init__(self, home: Path, airflow: str = AIRFLOW) -> None:
         self.home = home
@@ -43,13 +53,29 @@ class LocalAirflow:
             },
         )
         self.env.pop("METAFLOW_DATASTORE_SYSROOT_S3", None)
-        subprocess.run(
-            [self.airflow, "db", "migrate"],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=300,
+        migrated = MIGRATED.get(airflow)
+        if migrated:  # the schema and rows `airflow db migrate` writes (only timestamps differ)
+            shutil.copyfile(migrated, home / "airflow.db")
+        self.server = AirflowForkServer(home, self.env) if airflow == AIRFLOW else None
+        self._finalizer = weakref.finalize(self, _close_server, self.server)
+        if not migrated:
+            proc = self.run_airflow("db", "migrate", timeout=300)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            template = home.parent / f"migrated-{len(MIGRATED)}-airflow.db"
+            shutil.copyfile(home / "airflow.db", template)
+            MIGRATED[airflow] = template
+
+    def run_airflow(self, *args: str, timeout: float) -> subprocess.CompletedProcess:
+        """`airflow ARGS...` in this home: through the fork server, or the airflow script."""
+        if self.server is not None:
+            return self.server.run(args, timeout)
+        return subprocess.run(
+            [self.airflow, *args], env=self.env, capture_output=True, text=True, timeout=timeout
         )
+
+    def close(self) -> None:
+        """Stop the fork server (it also stops by itself when this process ends)."""
+        self._finalizer()
 
     def deploy(
         self, flow_file: str, *args: str, extra_files: tuple = (), top_level: tuple = ()
@@ -99,10 +125,10 @@ class Deployed:
             cmd += ["-f", str(self.dag_file)]
         if conf is not None:
             cmd += ["--conf", json.dumps(conf)]
+        if self.airflow.server is not None:
+            self.airflow.server.wait_ready()  # its start-up is not part of the run
         started = time.monotonic()
-        proc = subprocess.run(
-            cmd, env=self.airflow.env, capture_output=True, text=True, timeout=600
-        )
+        proc = self.airflow.run_airflow(*cmd[1:], timeout=600)
         return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
 
     def local_run(self, *args: str) -> str:
@@ -139,6 +165,63 @@ class Deployed:
         return re.search(r'^FLOW_NAME = "(.+)"$', self.dag_file.read_text(), re.M).group(1)
 
 
+class AirflowForkServer:
+    """Client of tests/airflow_fork_server.py: `airflow ARGS` as a CompletedProcess."""
+
+    def __init__(self, home: Path, env: dict) -> None:
+        self.folder = home / "fork-server"
+        self.folder.mkdir()
+        self.count = 0
+        self.ready: dict | None = None
+        with open(self.folder / "server.log", "w") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(FORK_SERVER)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=env,
+                text=True,
+            )
+
+    def wait_ready(self) -> dict:
+        if self.ready is None:
+            line = self.proc.stdout.readline()
+            assert line, "the fork server died:\n" + (self.folder / "server.log").read_text()
+            self.ready = json.loads(line)
+        return self.ready
+
+    def run(self, args: tuple, timeout: float) -> subprocess.CompletedProcess:
+        self.wait_ready()
+        self.count += 1
+        out, err = (self.folder / f"{self.count}.{name}" for name in ("out", "err"))
+        request = {"argv": list(args), "stdout": str(out), "stderr": str(err), "timeout": timeout}
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line, "the fork server died:\n" + (self.folder / "server.log").read_text()
+        reply = json.loads(line)
+        if reply.get("timeout"):
+            raise subprocess.TimeoutExpired(["airflow", *args], timeout)
+        return subprocess.CompletedProcess(
+            ["airflow", *args], reply["code"], out.read_text(), err.read_text()
+        )
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()  # the server exits at the end of its input
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+
+
+def _close_server(server: AirflowForkServer | None) -> None:
+    if server is not None:
+        server.close()
+
+
 def artifacts(run: dict) -> dict:
     """step → list of (foreach stack, artifacts), the part two runs of one flow must share."""
     return {
@@ -149,7 +232,9 @@ def artifacts(run: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory):
-    return LocalAirflow(tmp_path_factory.mktemp("airflow-home"))
+    airflow = LocalAirflow(tmp_path_factory.mktemp("airflow-home"))
+    yield airflow
+    airflow.close()
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,9 @@ LINEAGE = ROOT / "tests" / "metaflow_lineage_probe.py"
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory):
-    return LocalAirflow(tmp_path_factory.mktemp("airflow-shapes"))
+    airflow = LocalAirflow(tmp_path_factory.mktemp("airflow-shapes"))
+    yield airflow
+    airflow.close()
 
 
 def lineage(deployed, run: dict, namespace: str) -> dict:
