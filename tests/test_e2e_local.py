@@ -21,6 +21,7 @@ from conftest import ROOT, clean_env
 
 E2E_FLOWS = ROOT / "tests" / "e2e_flows"
 PROBE = ROOT / "tests" / "metaflow_probe.py"
+PAIR_PROBE = ROOT / "tests" / "metaflow_pair_probe.py"
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 FORK_SERVER = ROOT / "tests" / "airflow_fork_server.py"
 # airflow script → a copy of the database its `db migrate` wrote (once per test process)
@@ -132,17 +133,11 @@ class Deployed:
         return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
 
     def local_run(self, *args: str) -> str:
-        run_id_file = self.flow_dir / "local_run_id"
-        proc = subprocess.run(
-            [sys.executable, self.flow_file, "run", "--run-id-file", str(run_id_file), *args],
-            cwd=self.flow_dir,
-            env=self.airflow.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        return run_id_file.read_text().strip()
+        return self.start_local_run(*args).finish()
+
+    def start_local_run(self, *args: str) -> LocalRun:
+        """`python flow.py run ARGS` started in the background (its output in files)."""
+        return LocalRun(self, args)
 
     def probe(self, run_id: str | None = None, namespace: str | None = None) -> dict:
         ns = namespace or f"production:{self.token}"
@@ -151,6 +146,23 @@ class Deployed:
             cmd.append(run_id)
         proc = subprocess.run(
             cmd,
+            cwd=self.flow_dir,
+            env=self.airflow.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return json.loads(proc.stdout)
+
+    def probe_pair(self, local_run_id: str) -> dict:
+        """Both runs in one probe process: this DAG's latest run (its production namespace)
+        and the local run, each with the lineage of its tasks; keys airflow, local,
+        airflow_lineage, local_lineage (what metaflow_probe.py and metaflow_lineage_probe.py
+        print for each)."""
+        cmd = [sys.executable, str(PAIR_PROBE), f"production:{self.token}", self.flow_name]
+        proc = subprocess.run(
+            [*cmd, local_run_id],
             cwd=self.flow_dir,
             env=self.airflow.env,
             capture_output=True,
@@ -222,6 +234,45 @@ def _close_server(server: AirflowForkServer | None) -> None:
         server.close()
 
 
+class LocalRun:
+    """A `python flow.py run` in the background, so that it can overlap the Airflow run."""
+
+    def __init__(self, deployed: Deployed, args: tuple) -> None:
+        self.run_id_file = deployed.flow_dir / "local_run_id"
+        self.run_id_file.unlink(missing_ok=True)
+        self.output = deployed.flow_dir / "local_run.log"
+        datastore = deployed.flow_dir / ".metaflow"
+        fresh = not datastore.exists()
+        cmd = [sys.executable, deployed.flow_file, "run", "--run-id-file", str(self.run_id_file)]
+        with open(self.output, "w") as output:
+            self.proc = subprocess.Popen(
+                [*cmd, *args],
+                cwd=deployed.flow_dir,
+                env=deployed.airflow.env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        # A first run creates the flow's local datastore folder without tolerating one made
+        # meanwhile: let it do so before anything else (the Airflow run's tasks) writes there.
+        while fresh and not datastore.exists() and self.proc.poll() is None:
+            time.sleep(0.05)
+
+    def finish(self) -> str:
+        """Wait for the run; its run id (it must have succeeded)."""
+        try:
+            code = self.proc.wait(timeout=600)
+        finally:
+            self.stop()
+        assert code == 0, self.output.read_text()
+        return self.run_id_file.read_text().strip()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 def artifacts(run: dict) -> dict:
     """step → list of (foreach stack, artifacts), the part two runs of one flow must share."""
     return {
@@ -249,15 +300,20 @@ def airflow(tmp_path_factory):
 )
 def test_dag_run_matches_local_run(airflow, flow_file):
     deployed = airflow.deploy(flow_file, "--tag", "e2e")
-    code, log, _ = deployed.dags_test()
-    assert code == 0, log[-5000:]
-    in_airflow = deployed.probe()
+    local_run = deployed.start_local_run()  # beside the Airflow run: both wait on steps
+    try:
+        code, log, _ = deployed.dags_test()
+        assert code == 0, log[-5000:]
+        local_run_id = local_run.finish()
+    finally:
+        local_run.stop()
+    found = deployed.probe_pair(local_run_id)  # both runs, one probe process
+    in_airflow = found["airflow"]
     assert in_airflow["successful"], in_airflow
     assert f"production:{deployed.token}" in in_airflow["system_tags"]
     assert "e2e" in in_airflow["user_tags"]
     assert in_airflow["pathspec"].split("/")[1].startswith("airflow-")
-    local = deployed.probe(run_id=deployed.local_run(), namespace="-")
-    assert artifacts(in_airflow) == artifacts(local)
+    assert artifacts(in_airflow) == artifacts(found["local"])
 
 
 def test_foreach_maps_ten_tasks_and_join_sees_them_in_order(airflow):
