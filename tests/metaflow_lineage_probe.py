@@ -18,10 +18,8 @@ def stack_of(task) -> list:
         return []
 
 
-def main() -> None:
-    ns, flow, run_id = sys.argv[1:4]
-    namespace(None if ns == "-" else ns)
-    run = Run(f"{flow}/{run_id}")
+def lineage_of(run) -> dict:
+    """step → sorted [foreach stack, sorted parents] of one run, as this script prints it."""
     lineage = {}
     for step in run:
         tasks = []
@@ -31,7 +29,13 @@ def main() -> None:
             ]
             tasks.append([stack_of(task), sorted(parents)])
         lineage[step.id] = sorted(tasks)
-    print(json.dumps(lineage, sort_keys=True))
+    return lineage
+
+
+def main() -> None:
+    ns, flow, run_id = sys.argv[1:4]
+    namespace(None if ns == "-" else ns)
+    print(json.dumps(lineage_of(Run(f"{flow}/{run_id}")), sort_keys=True))
 
 
 if __name__ == "__main__":

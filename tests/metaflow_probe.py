@@ -10,10 +10,8 @@ import sys
 from metaflow import Flow, Run, namespace
 
 
-def main() -> None:
-    ns, flow = sys.argv[1], sys.argv[2]
-    namespace(None if ns == "-" else ns)
-    run = Run(f"{flow}/{sys.argv[3]}") if len(sys.argv) > 3 else Flow(flow).latest_run
+def describe(run) -> dict:
+    """One run as the JSON-ready dict this script prints."""
     steps = {}
     for step in run:
         tasks = []
@@ -32,19 +30,21 @@ def main() -> None:
             )
         tasks.sort(key=lambda t: t["stack"])
         steps[step.id] = tasks
-    print(
-        json.dumps(
-            {
-                "pathspec": run.pathspec,
-                "successful": run.successful,
-                "finished": run.finished,
-                "user_tags": sorted(run.user_tags),
-                "system_tags": sorted(run.system_tags),
-                "steps": steps,
-            },
-            sort_keys=True,
-        )
-    )
+    return {
+        "pathspec": run.pathspec,
+        "successful": run.successful,
+        "finished": run.finished,
+        "user_tags": sorted(run.user_tags),
+        "system_tags": sorted(run.system_tags),
+        "steps": steps,
+    }
+
+
+def main() -> None:
+    ns, flow = sys.argv[1], sys.argv[2]
+    namespace(None if ns == "-" else ns)
+    run = Run(f"{flow}/{sys.argv[3]}") if len(sys.argv) > 3 else Flow(flow).latest_run
+    print(json.dumps(describe(run), sort_keys=True))
 
 
 if __name__ == "__main__":

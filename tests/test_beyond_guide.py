@@ -12,7 +12,9 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory):
-    return LocalAirflow(tmp_path_factory.mktemp("airflow-beyond"))
+    airflow = LocalAirflow(tmp_path_factory.mktemp("airflow-beyond"))
+    yield airflow
+    airflow.close()
 
 
 def test_foreach_body_of_three_steps_matches_a_local_run(airflow):

@@ -37,7 +37,9 @@ FILES = ("config_forms.json", "config_forms.toml")
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory):
-    return LocalAirflow(tmp_path_factory.mktemp("airflow-configs"))
+    airflow = LocalAirflow(tmp_path_factory.mktemp("airflow-configs"))
+    yield airflow
+    airflow.close()
 
 
 def seen(run: dict) -> dict:

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -20,13 +21,23 @@ from conftest import ROOT, clean_env
 
 E2E_FLOWS = ROOT / "tests" / "e2e_flows"
 PROBE = ROOT / "tests" / "metaflow_probe.py"
+PAIR_PROBE = ROOT / "tests" / "metaflow_pair_probe.py"
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+FORK_SERVER = ROOT / "tests" / "airflow_fork_server.py"
+# airflow script → a copy of the database its `db migrate` wrote (once per test process)
+MIGRATED: dict[str, Path] = {}
 
 pytestmark = pytest.mark.e2e
 
 
 class LocalAirflow:
-    """An Airflow 3 installation in a temporary folder, with a migrated SQLite database."""
+    """An Airflow 3 installation in a temporary folder, with a migrated SQLite database.
+
+    Airflow 3 commands run through a fork server (tests/airflow_fork_server.py): each is still
+    Airflow's own CLI in a process of its own, forked from one that has imported Airflow and built
+    the in-process Execution API already, a start-up every `airflow dags test` would repeat. The
+    database is migrated once per test process and each later home gets a copy of it.
+    """
 
     def __init__(self, home: Path, airflow: str = AIRFLOW) -> None:
         self.home = home
@@ -43,13 +54,29 @@ class LocalAirflow:
             },
         )
         self.env.pop("METAFLOW_DATASTORE_SYSROOT_S3", None)
-        subprocess.run(
-            [self.airflow, "db", "migrate"],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=300,
+        migrated = MIGRATED.get(airflow)
+        if migrated:  # the schema and rows `airflow db migrate` writes (only timestamps differ)
+            shutil.copyfile(migrated, home / "airflow.db")
+        self.server = AirflowForkServer(home, self.env) if airflow == AIRFLOW else None
+        self._finalizer = weakref.finalize(self, _close_server, self.server)
+        if not migrated:
+            proc = self.run_airflow("db", "migrate", timeout=300)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            template = home.parent / f"migrated-{len(MIGRATED)}-airflow.db"
+            shutil.copyfile(home / "airflow.db", template)
+            MIGRATED[airflow] = template
+
+    def run_airflow(self, *args: str, timeout: float) -> subprocess.CompletedProcess:
+        """`airflow ARGS...` in this home: through the fork server, or the airflow script."""
+        if self.server is not None:
+            return self.server.run(args, timeout)
+        return subprocess.run(
+            [self.airflow, *args], env=self.env, capture_output=True, text=True, timeout=timeout
         )
+
+    def close(self) -> None:
+        """Stop the fork server (it also stops by itself when this process ends)."""
+        self._finalizer()
 
     def deploy(
         self, flow_file: str, *args: str, extra_files: tuple = (), top_level: tuple = ()
@@ -99,24 +126,18 @@ class Deployed:
             cmd += ["-f", str(self.dag_file)]
         if conf is not None:
             cmd += ["--conf", json.dumps(conf)]
+        if self.airflow.server is not None:
+            self.airflow.server.wait_ready()  # its start-up is not part of the run
         started = time.monotonic()
-        proc = subprocess.run(
-            cmd, env=self.airflow.env, capture_output=True, text=True, timeout=600
-        )
+        proc = self.airflow.run_airflow(*cmd[1:], timeout=600)
         return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
 
     def local_run(self, *args: str) -> str:
-        run_id_file = self.flow_dir / "local_run_id"
-        proc = subprocess.run(
-            [sys.executable, self.flow_file, "run", "--run-id-file", str(run_id_file), *args],
-            cwd=self.flow_dir,
-            env=self.airflow.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        return run_id_file.read_text().strip()
+        return self.start_local_run(*args).finish()
+
+    def start_local_run(self, *args: str) -> LocalRun:
+        """`python flow.py run ARGS` started in the background (its output in files)."""
+        return LocalRun(self, args)
 
     def probe(self, run_id: str | None = None, namespace: str | None = None) -> dict:
         ns = namespace or f"production:{self.token}"
@@ -134,9 +155,122 @@ class Deployed:
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return json.loads(proc.stdout)
 
+    def probe_pair(self, local_run_id: str) -> dict:
+        """Both runs in one probe process: this DAG's latest run (its production namespace)
+        and the local run, each with the lineage of its tasks; keys airflow, local,
+        airflow_lineage, local_lineage (what metaflow_probe.py and metaflow_lineage_probe.py
+        print for each)."""
+        cmd = [sys.executable, str(PAIR_PROBE), f"production:{self.token}", self.flow_name]
+        proc = subprocess.run(
+            [*cmd, local_run_id],
+            cwd=self.flow_dir,
+            env=self.airflow.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return json.loads(proc.stdout)
+
     @property
     def flow_name(self) -> str:
         return re.search(r'^FLOW_NAME = "(.+)"$', self.dag_file.read_text(), re.M).group(1)
+
+
+class AirflowForkServer:
+    """Client of tests/airflow_fork_server.py: `airflow ARGS` as a CompletedProcess."""
+
+    def __init__(self, home: Path, env: dict) -> None:
+        self.folder = home / "fork-server"
+        self.folder.mkdir()
+        self.count = 0
+        self.ready: dict | None = None
+        with open(self.folder / "server.log", "w") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(FORK_SERVER)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=env,
+                text=True,
+            )
+
+    def wait_ready(self) -> dict:
+        if self.ready is None:
+            line = self.proc.stdout.readline()
+            assert line, "the fork server died:\n" + (self.folder / "server.log").read_text()
+            self.ready = json.loads(line)
+        return self.ready
+
+    def run(self, args: tuple, timeout: float) -> subprocess.CompletedProcess:
+        self.wait_ready()
+        self.count += 1
+        out, err = (self.folder / f"{self.count}.{name}" for name in ("out", "err"))
+        request = {"argv": list(args), "stdout": str(out), "stderr": str(err), "timeout": timeout}
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line, "the fork server died:\n" + (self.folder / "server.log").read_text()
+        reply = json.loads(line)
+        if reply.get("timeout"):
+            raise subprocess.TimeoutExpired(["airflow", *args], timeout)
+        return subprocess.CompletedProcess(
+            ["airflow", *args], reply["code"], out.read_text(), err.read_text()
+        )
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()  # the server exits at the end of its input
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+
+
+def _close_server(server: AirflowForkServer | None) -> None:
+    if server is not None:
+        server.close()
+
+
+class LocalRun:
+    """A `python flow.py run` in the background, so that it can overlap the Airflow run."""
+
+    def __init__(self, deployed: Deployed, args: tuple) -> None:
+        self.run_id_file = deployed.flow_dir / "local_run_id"
+        self.run_id_file.unlink(missing_ok=True)
+        self.output = deployed.flow_dir / "local_run.log"
+        datastore = deployed.flow_dir / ".metaflow"
+        fresh = not datastore.exists()
+        cmd = [sys.executable, deployed.flow_file, "run", "--run-id-file", str(self.run_id_file)]
+        with open(self.output, "w") as output:
+            self.proc = subprocess.Popen(
+                [*cmd, *args],
+                cwd=deployed.flow_dir,
+                env=deployed.airflow.env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        # A first run creates the flow's local datastore folder without tolerating one made
+        # meanwhile: let it do so before anything else (the Airflow run's tasks) writes there.
+        while fresh and not datastore.exists() and self.proc.poll() is None:
+            time.sleep(0.05)
+
+    def finish(self) -> str:
+        """Wait for the run; its run id (it must have succeeded)."""
+        try:
+            code = self.proc.wait(timeout=600)
+        finally:
+            self.stop()
+        assert code == 0, self.output.read_text()
+        return self.run_id_file.read_text().strip()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def artifacts(run: dict) -> dict:
@@ -149,7 +283,9 @@ def artifacts(run: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory):
-    return LocalAirflow(tmp_path_factory.mktemp("airflow-home"))
+    airflow = LocalAirflow(tmp_path_factory.mktemp("airflow-home"))
+    yield airflow
+    airflow.close()
 
 
 @pytest.mark.parametrize(
@@ -164,15 +300,20 @@ def airflow(tmp_path_factory):
 )
 def test_dag_run_matches_local_run(airflow, flow_file):
     deployed = airflow.deploy(flow_file, "--tag", "e2e")
-    code, log, _ = deployed.dags_test()
-    assert code == 0, log[-5000:]
-    in_airflow = deployed.probe()
+    local_run = deployed.start_local_run()  # beside the Airflow run: both wait on steps
+    try:
+        code, log, _ = deployed.dags_test()
+        assert code == 0, log[-5000:]
+        local_run_id = local_run.finish()
+    finally:
+        local_run.stop()
+    found = deployed.probe_pair(local_run_id)  # both runs, one probe process
+    in_airflow = found["airflow"]
     assert in_airflow["successful"], in_airflow
     assert f"production:{deployed.token}" in in_airflow["system_tags"]
     assert "e2e" in in_airflow["user_tags"]
     assert in_airflow["pathspec"].split("/")[1].startswith("airflow-")
-    local = deployed.probe(run_id=deployed.local_run(), namespace="-")
-    assert artifacts(in_airflow) == artifacts(local)
+    assert artifacts(in_airflow) == artifacts(found["local"])
 
 
 def test_foreach_maps_ten_tasks_and_join_sees_them_in_order(airflow):

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
-    return LocalAirflow(tmp_path_factory.mktemp("airflow-hooks")).deploy("exit_hook_flow.py")
+    airflow = LocalAirflow(tmp_path_factory.mktemp("airflow-hooks"))
+    yield airflow.deploy("exit_hook_flow.py")
+    airflow.close()
 
 
 def hooks_run(deployed, fail: bool, hook_fails: bool = False) -> tuple[dict, dict, str]:

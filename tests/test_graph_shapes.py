@@ -5,43 +5,19 @@ compared with a local Metaflow run: artifacts, foreach stacks and the tasks each
 from __future__ import annotations
 
 import ast
-import json
 import re
-import subprocess
-import sys
 
 import pytest
-from conftest import ROOT
 from test_e2e_local import LocalAirflow, artifacts
 
 pytestmark = pytest.mark.e2e
 
-LINEAGE = ROOT / "tests" / "metaflow_lineage_probe.py"
-
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory):
-    return LocalAirflow(tmp_path_factory.mktemp("airflow-shapes"))
-
-
-def lineage(deployed, run: dict, namespace: str) -> dict:
-    """step → sorted [foreach stack, sorted parents as (step, foreach stack)] of one run."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(LINEAGE),
-            namespace,
-            deployed.flow_name,
-            run["pathspec"].split("/")[1],
-        ],
-        cwd=deployed.flow_dir,
-        env=deployed.airflow.env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return json.loads(proc.stdout)
+    airflow = LocalAirflow(tmp_path_factory.mktemp("airflow-shapes"))
+    yield airflow
+    airflow.close()
 
 
 def in_any_order(found: dict, names: tuple[str, ...]) -> dict:
@@ -68,21 +44,27 @@ def run_and_compare(
 ) -> dict:
     """Run the DAG with conf, run the flow locally with the same parameters, compare both.
 
+    The local run overlaps the Airflow run (both mostly wait on step processes); one probe
+    process reads both runs and their lineage afterwards.
+
     `unordered`: list artifacts built from a join's inputs whose order the local runtime leaves
     to chance (a foreach join reached from several switch cases: Metaflow's local runtime walks
     the join's parents as a set), so they are compared as multisets."""
-    code, log, _ = deployed.dags_test(conf)
-    assert code == 0, log[-5000:]
-    assert "Traceback" not in log, log[-5000:]
-    in_airflow = deployed.probe()
+    local_run = deployed.start_local_run(*local_args)
+    try:
+        code, log, _ = deployed.dags_test(conf)
+        assert code == 0, log[-5000:]
+        assert "Traceback" not in log, log[-5000:]
+        local_run_id = local_run.finish()
+    finally:
+        local_run.stop()
+    found = deployed.probe_pair(local_run_id)
+    in_airflow, local = found["airflow"], found["local"]
     assert in_airflow["successful"], in_airflow
-    local = deployed.probe(run_id=deployed.local_run(*local_args), namespace="-")
     assert in_any_order(artifacts(in_airflow), unordered) == in_any_order(
         artifacts(local), unordered
     )
-    assert lineage(deployed, in_airflow, f"production:{deployed.token}") == lineage(
-        deployed, local, "-"
-    )
+    assert found["airflow_lineage"] == found["local_lineage"]
     return in_airflow
 
 

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory):
-    return LocalAirflow(tmp_path_factory.mktemp("airflow-real-world"))
+    airflow = LocalAirflow(tmp_path_factory.mktemp("airflow-real-world"))
+    yield airflow
+    airflow.close()
 
 
 def run_ok(deployed, conf=None) -> dict:
