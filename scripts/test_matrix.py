@@ -85,6 +85,8 @@ def load_snapshots(python: str, snapshots: Path) -> tuple[bool, str]:
                 k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "METAFLOW_"))
             }
             env.update({"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
+            # Import correctness, not speed: a loaded machine must not turn into import errors.
+            env["AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT"] = "300"
             # The organization example's DAGs import its failure callback package.
             env["PYTHONPATH"] = str(ROOT / "examples" / "org")
             proc = subprocess.run(
