@@ -287,6 +287,10 @@ BAD_TRIGGERS = {
         "@trigger maps the payload field 'a-b' of event 'data.ready', which cannot be a "
         "payload field",
     ),
+    "mapping_not_a_mapping": (
+        "@trigger(event={'name': 'data.ready', 'parameters': 5})",
+        "@trigger's parameters of an event are 5, not a mapping or a list",
+    ),
     "mapped_twice": (
         "@trigger(events=[{'name': 'a', 'parameters': {'alpha': 'x'}}, "
         "{'name': 'b', 'parameters': {'alpha': 'y'}}])",
@@ -315,7 +319,8 @@ def test_triggers_that_cannot_be_assets_are_rejected(tmp_path, case):
 
 
 # Malformed forms that Metaflow's own decorators reject before mfairflow runs (exit 1, its
-# message; a `parameters` value that is neither a mapping nor a list Metaflow drops silently).
+# message; a `parameters` value that is neither a mapping nor a list Metaflow drops silently,
+# so mfairflow reads it from the source: BAD_TRIGGERS' mapping_not_a_mapping).
 METAFLOW_BAD_TRIGGERS = {
     "hyphenated_flow": (
         "@trigger_on_finish(flow='upstream-flow')",

@@ -117,10 +117,52 @@ def _on_finish(ctx: FlowContext, deco, location: str) -> tuple[AssetTrigger, ...
     return tuple(found.values())
 
 
+def _check_written_mappings(ctx: FlowContext, location: str) -> None:
+    """Reject a ``parameters=`` that is neither a mapping nor a list, as written in the flow's
+    source: Metaflow's decorator drops such a value before mfairflow sees it (the event would
+    then map every parameter by name instead)."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(ctx.flow.__class__)))
+    except (OSError, TypeError, SyntaxError):
+        return  # no source to read (a generated class): Metaflow's own checks only
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for deco in node.decorator_list:
+            name = getattr(getattr(deco, "func", None), "id", None) or getattr(
+                getattr(deco, "func", None), "attr", None
+            )
+            if name != "trigger" or not isinstance(deco, ast.Call):
+                continue
+            for keyword in deco.keywords:
+                events = (
+                    keyword.value.elts if isinstance(keyword.value, ast.List) else [keyword.value]
+                )
+                for event in events:
+                    if not isinstance(event, ast.Dict):
+                        continue
+                    for key, value in zip(event.keys, event.values):
+                        if isinstance(key, ast.Constant) and key.value == "parameters":
+                            if isinstance(value, (ast.Constant, ast.Set, ast.JoinedStr)):
+                                raise CompileError(
+                                    "@trigger's parameters of an event are "
+                                    f"{ast.unparse(value)}, not a mapping or a list",
+                                    hint="write parameters={'flow_param': 'payload_field'} "
+                                    "or a list of names and (param, field) pairs",
+                                    location=location,
+                                )
+        break  # the flow class itself, not classes nested in it
+
+
 def _on_events(
     ctx: FlowContext, deco, params: tuple[ParamSpec, ...], location: str
 ) -> tuple[tuple[AssetTrigger, ...], tuple[EventParameter, ...]]:
     by_lower = {param.name.lower(): param for param in params}
+    _check_written_mappings(ctx, location)
     events = _evaluated(deco, "trigger", location)
     triggers: list[AssetTrigger] = []
     mapped: list[EventParameter] = []
