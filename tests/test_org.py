@@ -555,6 +555,8 @@ CONFIG_ERRORS = {
     "retries_negative": ("pool: p\nretries: -1\n", "retries", 2),
     # Metaflow allows at most 4 retries (@retry(times=4)); a 7th attempt fails in the task.
     "retries_more_than_metaflow": ("pool: p\nretries: 99\n", "retries", 2),
+    # Airflow's pool column holds 256 characters (--worker-pool is checked the same way).
+    "pool_too_long": ("image: acme/python:3.11\npool: " + "p" * 257 + "\n", "pool", 2),
     "empty_image": ("pool: p\n\nimage: ''\n", "image", 3),
     "tolerations_not_maps": ("tolerations:\n  - dedicated\n", "tolerations", 1),
     "callback_not_import_path": (

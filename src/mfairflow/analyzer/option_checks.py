@@ -69,6 +69,12 @@ def check_org(org: OrgConfig) -> None:
             hint=f"set retries to at most {MAX_ATTEMPTS - 2}",
             location=org.where("retries"),
         )
+    if org.pool is not None and len(org.pool) > 256:
+        raise CompileError(
+            "pool in the organization config is longer than 256 characters",
+            hint="Airflow stores pool names of at most 256 characters; use a shorter name",
+            location=org.where("pool"),
+        )
     for key, value in org.env:
         if "\0" in value:
             raise CompileError(
