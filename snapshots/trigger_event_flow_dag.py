@@ -292,9 +292,11 @@ def asset_or_time(cron: str, timezone: str = "UTC"):
     and one whenever every Asset of TRIGGERS has had an event."""
     timetable = CronTimetable(cron, timezone=timezone)
     assets = [Asset(name) for name in TRIGGERS]
-    if AssetOrTimeSchedule.__name__ == "DatasetOrTimeSchedule":  # Airflow 2's keyword
+    if (
+        AssetOrTimeSchedule.__name__ == "DatasetOrTimeSchedule"
+    ):  # noqa: AIR311 (Airflow 2)
         return AssetOrTimeSchedule(timetable=timetable, datasets=assets)  # noqa: AIR311
-    return AssetOrTimeSchedule(timetable=timetable, assets=assets)
+    return AssetOrTimeSchedule(timetable=timetable, assets=assets)  # noqa: AIR311
 
 
 # Built once: every pod shares these (their values are not templated).
