@@ -15,6 +15,8 @@ except ImportError:  # Airflow 2: Assets are Datasets
     from airflow.models import param as airflow2_param
 
     Param = airflow2_param.Param  # noqa: AIR311 (the Airflow 2 location)
+# The keyword that names the Assets differs: "assets" on Airflow 3, "datasets" on Airflow 2.
+ASSETS_ARG = "assets"
 try:  # Airflow 3.2 and later
     from airflow.sdk import AssetOrTimeSchedule
     from airflow.sdk import CronTriggerTimetable as CronTimetable
@@ -30,6 +32,8 @@ except ImportError:
             from airflow.timetables.interval import (
                 CronDataIntervalTimetable as CronTimetable,
             )
+
+            ASSETS_ARG = "datasets"
         except ImportError:
             raise ImportError(
                 "this DAG runs on a schedule and on Assets (@trigger beside @schedule), "
@@ -291,12 +295,8 @@ def asset_or_time(cron: str, timezone: str = "UTC"):
     """Airflow's "assets or time" timetable: a run at each cron time (read in ``timezone``),
     and one whenever every Asset of TRIGGERS has had an event."""
     timetable = CronTimetable(cron, timezone=timezone)
-    assets = [Asset(name) for name in TRIGGERS]
-    if (
-        AssetOrTimeSchedule.__name__ == "DatasetOrTimeSchedule"
-    ):  # noqa: AIR311 (Airflow 2)
-        return AssetOrTimeSchedule(timetable=timetable, datasets=assets)  # noqa: AIR311
-    return AssetOrTimeSchedule(timetable=timetable, assets=assets)  # noqa: AIR311
+    assets = {ASSETS_ARG: [Asset(name) for name in TRIGGERS]}
+    return AssetOrTimeSchedule(timetable=timetable, **assets)  # noqa: AIR311
 
 
 # Built once: every pod shares these (their values are not templated).

@@ -330,23 +330,12 @@ def publish_event(obj, event_name: str, payload: Optional[str] = None) -> None:
 
     try:
         extra = json.loads(payload) if payload is not None else {}
+        problem = None if isinstance(extra, dict) else "--payload must be a JSON object"
     except ValueError as exc:
-        click.secho(
-            CompileError(
-                f"--payload is not JSON ({exc})", hint="write --payload '{\"field\": 1}'"
-            ).render(),
-            err=True,
-            fg="red",
-        )
-        sys.exit(EXIT_USER_ERROR)
-    if not isinstance(extra, dict):
-        click.secho(
-            CompileError(
-                "--payload must be a JSON object", hint="write --payload '{\"field\": 1}'"
-            ).render(),
-            err=True,
-            fg="red",
-        )
+        problem = f"--payload is not JSON ({exc})"
+    if problem:
+        hint = "write --payload '{\"field\": 1}'"
+        click.secho(CompileError(problem, hint=hint).render(), err=True, fg="red")
         sys.exit(EXIT_USER_ERROR)
 
     def publish() -> None:

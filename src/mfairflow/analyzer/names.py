@@ -59,6 +59,7 @@ TEMPLATE_NAMES = {
     "AssetOrTimeSchedule",
     "CronTimetable",
     "asset_or_time",
+    "ASSETS_ARG",
     "asset_name",
     "announce_finish",
     "trigger_events",

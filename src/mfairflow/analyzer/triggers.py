@@ -129,33 +129,25 @@ def _check_written_mappings(ctx: FlowContext, location: str) -> None:
         tree = ast.parse(textwrap.dedent(inspect.getsource(ctx.flow.__class__)))
     except (OSError, TypeError, SyntaxError):
         return  # no source to read (a generated class): Metaflow's own checks only
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.ClassDef):
-            continue
-        for deco in node.decorator_list:
-            name = getattr(getattr(deco, "func", None), "id", None) or getattr(
-                getattr(deco, "func", None), "attr", None
-            )
-            if name != "trigger" or not isinstance(deco, ast.Call):
-                continue
-            for keyword in deco.keywords:
-                events = (
-                    keyword.value.elts if isinstance(keyword.value, ast.List) else [keyword.value]
-                )
-                for event in events:
-                    if not isinstance(event, ast.Dict):
-                        continue
-                    for key, value in zip(event.keys, event.values):
-                        if isinstance(key, ast.Constant) and key.value == "parameters":
-                            if isinstance(value, (ast.Constant, ast.Set, ast.JoinedStr)):
-                                raise CompileError(
-                                    "@trigger's parameters of an event are "
-                                    f"{ast.unparse(value)}, not a mapping or a list",
-                                    hint="write parameters={'flow_param': 'payload_field'} "
-                                    "or a list of names and (param, field) pairs",
-                                    location=location,
-                                )
-        break  # the flow class itself, not classes nested in it
+    calls = [
+        deco
+        for deco in getattr(tree.body[0], "decorator_list", [])
+        if isinstance(deco, ast.Call)
+        and getattr(deco.func, "id", getattr(deco.func, "attr", None)) == "trigger"
+    ]
+    for keyword in (keyword for call in calls for keyword in call.keywords):
+        events = keyword.value.elts if isinstance(keyword.value, ast.List) else [keyword.value]
+        for event in (e for e in events if isinstance(e, ast.Dict)):
+            for key, value in zip(event.keys, event.values):
+                written = isinstance(key, ast.Constant) and key.value == "parameters"
+                if written and isinstance(value, (ast.Constant, ast.Set, ast.JoinedStr)):
+                    raise CompileError(
+                        f"@trigger's parameters of an event are {ast.unparse(value)}, not a "
+                        "mapping or a list",
+                        hint="write parameters={'flow_param': 'payload_field'} or a list of "
+                        "names and (param, field) pairs",
+                        location=location,
+                    )
 
 
 def _on_events(
