@@ -98,7 +98,18 @@ def airflow_major(airflow: str) -> int:
     return int(lines[-1].split(".")[0])
 
 
-def _environment(home: Path, port: int, major: int, secret: str, airflow: str) -> dict:
+def _free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _environment(
+    home: Path, port: int, major: int, secret: str, airflow: str, log_port: int
+) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
     # Airflow 2's executors run `airflow tasks run` from PATH: this Airflow's, not another.
     bin_dir = os.path.dirname(os.path.abspath(airflow))
@@ -112,6 +123,9 @@ def _environment(home: Path, port: int, major: int, secret: str, airflow: str) -
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            # The scheduler's log server (8793 by default, on every interface): each home gets
+            # its own port, so that two local Airflows do not fight over one.
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_port),
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -221,7 +235,7 @@ def up(
     (home_path / "dags").mkdir(parents=True, exist_ok=True)
     (home_path / "logs").mkdir(exist_ok=True)
     secret = secrets.token_hex(16)
-    env = _environment(home_path, port, major, secret, airflow)
+    env = _environment(home_path, port, major, secret, airflow, _free_port())
     log(f"Migrating the Airflow {major} database under {home_path} ...")
     migrate = subprocess.run(
         [airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
