@@ -240,8 +240,23 @@ class CloudEmulator:
         return {**self.settings, **self.identity}
 
 
+def trusted_bundle(cert: Path) -> Path:
+    """This machine's CAs (or certifi's) plus ``cert``: what a pod trusts, so that it reaches
+    both the emulator and PyPI (its bootstrap installs the Azure clients with pip)."""
+    import ssl
+
+    import certifi
+
+    system = ssl.get_default_verify_paths().cafile
+    cas = Path(system if system and Path(system).is_file() else certifi.where())
+    bundle = cert.with_name("trusted-bundle.pem")
+    bundle.write_text(cas.read_text() + "\n" + cert.read_text())
+    return bundle
+
+
 def azure_identity_env(tokens: TokenEndpoint, cert: Path) -> dict:
     """A pod's Azure identity, on loopback: managed identity endpoint and the trusted cert."""
+    cert = trusted_bundle(cert)
     return {
         "IDENTITY_ENDPOINT": f"{tokens.url}/msi/token",
         "IDENTITY_HEADER": IDENTITY_HEADER,

@@ -211,3 +211,42 @@ def test_the_uploaded_package_is_reproducible_and_unpacks_as_metaflow_expects(
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "my_flow.py"
+
+
+def test_package_names_in_the_info_are_ones_uv_accepts(tmp_path, s3_endpoint):
+    """Metaflow's uv bootstrap passes every extension package of the INFO file to `uv sync
+    --no-install-package`; an editable install's `_pythonpath_0` made uv refuse the sync."""
+    import subprocess
+    import sys
+    import tarfile
+    from io import BytesIO
+    from pathlib import Path
+
+    (tmp_path / "one").mkdir()
+    online = Deployer(tmp_path / "one", s3_endpoint).create("alice")
+    assert online.proc.returncode == 0, online.proc.stderr
+    url = constant(online.source, "CODE_PACKAGE_URL")
+    key = url.split(f"s3://{BUCKET}/", 1)[1]
+    body = s3_client(s3_endpoint).get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    with tarfile.open(fileobj=BytesIO(body), mode="r:gz") as archive:
+        info = json.loads(archive.extractfile(".mf_meta/INFO").read())
+    packages, per_point = info["ext_info"]
+    assert "mfairflow" in packages, packages  # this checkout's extension, editable or not
+    assert {entry[0] for entry in per_point["plugins"]} <= set(packages)
+
+    # What the bootstrap runs, in a project without dependencies (uv locks it offline).
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "0.1"\nrequires-python = ">=3.9"\n'
+    )
+    uv = str(Path(sys.executable).with_name("uv"))
+    subprocess.run([uv, "lock", "--offline"], cwd=project, check=True, capture_output=True)
+    skip = [word for name in ["metaflow", *packages] for word in ("--no-install-package", name)]
+    sync = subprocess.run(
+        [uv, "sync", "--frozen", "--no-dev", "--offline", *skip],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert sync.returncode == 0, sync.stderr

@@ -8,6 +8,14 @@ environment run in an empty folder, as a container would run them: the code pack
 downloaded and unpacked there (by boto3, `download-azure-blob` or `download-gcp-object`, as
 Metaflow's bootstrap does), Metaflow runs the step against the datastore, and a foreach's XCom file
 feeds its mapped body, as the operator's sidecar would.
+
+The "image" is a stock one: a fresh virtualenv of the base Python with nothing installed (no
+Metaflow, no mfairflow, no cloud client), never the project's own virtualenv; the pods' own
+bootstrap installs what Metaflow's pods install, and Metaflow and the extensions come from the
+code package. The Pod fields a kubelet gives the container through the downward API (its name,
+namespace, uid, service account, node IP) are filled in as a kubelet would. The replayed flows
+include `@kubernetes` steps (the guide's quick start, the organization example), whose Metaflow
+decorator reads those fields.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -53,7 +62,7 @@ def run_pod(operator, dag, tmp: Path, env_extra: dict, xcom: dict, map_index: in
     workdir = tmp / f"pod-{operator.task_id}-{map_index}"
     workdir.mkdir()
     xcom_file = workdir / "xcom.json"
-    env = {item["name"]: item.get("value", "") for item in container.get("env", [])}
+    env = {item["name"]: container_value(item, manifest) for item in container.get("env", [])}
     env.update(env_extra)
     env["MFAIRFLOW_XCOM_FILE"] = str(xcom_file)
     proc = subprocess.run(
@@ -66,6 +75,47 @@ def run_pod(operator, dag, tmp: Path, env_extra: dict, xcom: dict, map_index: in
     )
     assert proc.returncode == 0, f"{operator.task_id}: {proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return json.loads(xcom_file.read_text()) if xcom_file.exists() else None, proc
+
+
+# What a kubelet puts in a container for the downward API's field paths (the node is this host).
+def pod_field(manifest: dict, path: str) -> str:
+    """The value of a Pod field path, as the kubelet resolves it for this pod."""
+    metadata, spec = manifest["metadata"], manifest["spec"]
+    fields = {
+        "metadata.name": metadata["name"],
+        "metadata.namespace": metadata["namespace"],
+        # The API server assigns the uid when the pod is created.
+        "metadata.uid": metadata.setdefault("uid", str(uuid.uuid4())),
+        # Admission gives a pod without one the namespace's "default" service account.
+        "spec.serviceAccountName": spec.get("serviceAccountName") or "default",
+        "status.hostIP": "127.0.0.1",
+    }
+    return fields[path]
+
+
+def container_value(item: dict, manifest: dict) -> str:
+    """An env entry's value in the running container: literal, or a Pod field."""
+    source = item.get("valueFrom")
+    if source is None:
+        return item.get("value", "")
+    assert set(source) == {"fieldRef"}, f"{item['name']}: only Pod fields are expected"
+    return pod_field(manifest, source["fieldRef"]["fieldPath"])
+
+
+def stock_image(folder: Path) -> Path:
+    """A fresh virtualenv of the base Python with nothing installed: a stock image's Python.
+
+    The pods' bootstrap installs what Metaflow installs into it (pip from PyPI); Metaflow and
+    the extensions come from the code package.
+    """
+    base = Path(sys.base_prefix) / "bin" / "python3"
+    image = folder / "image"
+    subprocess.run([str(base), "-m", "venv", str(image)], check=True, timeout=300)
+    bare = subprocess.run(
+        [str(image / "bin" / "python"), "-c", "import metaflow"], capture_output=True, timeout=60
+    )
+    assert bare.returncode != 0, "the stock image must not have Metaflow"
+    return image / "bin"
 
 
 FLOWS = {
@@ -81,12 +131,20 @@ FLOWS = {
     ),
     "secrets_flow.py": ("SecretsFlow", {"summary": "db-alice:17"}),
     "hooked_flow.py": ("HookedFlow", {"value": 7}),
+    # The guide's quick start (a @kubernetes step), plain and with the organization example.
+    "my_flow.py": ("MyAirflowFlow", {"result": sum(range(1000000))}),
+    "org/my_flow.py": ("MyAirflowFlow", {"result": sum(range(1000000))}),
 }
 FLOW_DIRS = {
     "fan_flow.py": ROOT / "tests" / "datastore_flows",
     "secrets_flow.py": ROOT / "tests" / "datastore_flows",
     "hooked_flow.py": ROOT / "tests" / "datastore_flows",
+    "my_flow.py": ROOT / "examples",
+    "org/my_flow.py": ROOT / "examples",
 }
+ORG = ROOT / "examples" / "org"
+# Steps with @kubernetes, whose task metadata names the pod (read from the downward API).
+KUBERNETES_STEPS = {"my_flow.py": "process", "org/my_flow.py": "process"}
 # Which flows run against which datastore: S3 keeps its two, Azure and GCS run the flow with a
 # branch and a foreach (every kind of pod) to stay within the test budget.
 CASES = [
@@ -96,6 +154,8 @@ CASES = [
     ("gs", "fan_flow.py"),
     ("s3", "secrets_flow.py"),
     ("azure", "hooked_flow.py"),  # exit hooks' pods: Metaflow's exit-hook script reads the run
+    ("s3", "my_flow.py"),
+    ("gs", "org/my_flow.py"),
 ]
 
 
@@ -146,18 +206,23 @@ print("ARTIFACTS " + json.dumps({{
     "steps": sorted(step.id for step in run),
     "values": {{name: repr(getattr(run["end"].task.data, name)) for name in {names!r}}},
     "ds_type": run["end"].task.metadata_dict.get("ds-type"),
+    "kubernetes": {{
+        key: value
+        for key, value in run[{kube_step!r}].task.metadata_dict.items()
+        if key.startswith("kubernetes-")
+    }} if {kube_step!r} else {{}},
 }}))
 """
 
 
-def deploy(tmp_path: Path, cloud, flow_file: str, extra: dict = {}, **kwargs):  # noqa: B006
+def deploy(tmp_path: Path, cloud, flow_file: str, extra: dict = {}, *args, **kwargs):  # noqa: B006
     """Deploy a flow to the emulator as user alice; returns (Compiled, deploy env)."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     env = {**cloud.env, **extra, "USER": "alice", "METAFLOW_USER": "alice"}
     env["METAFLOW_HOME"] = str(home)
     flow = FLOW_DIRS.get(flow_file, ROOT / "tests" / "e2e_flows") / flow_file
-    deployed = compile_flow(flow, tmp_path, env=env, offline=False, **kwargs)
+    deployed = compile_flow(flow, tmp_path, *args, env=env, offline=False, **kwargs)
     assert deployed.proc.returncode == 0, deployed.proc.stderr
     return deployed, env
 
@@ -186,22 +251,23 @@ def run_all_pods(dag, tmp_path: Path, pod_env: dict) -> dict:
 
 
 @pytest.mark.parametrize(("cloud", "flow_file"), CASES, indirect=["cloud"])
-def test_pods_fetch_the_code_package_and_run_their_steps(tmp_path, cloud, flow_file):
+def test_pods_fetch_the_code_package_and_run_their_steps(tmp_path, cloud, flow_file, monkeypatch):
     flow_name, expected = FLOWS[flow_file]
     settings, identity = secrets_backend(cloud) if flow_file == "secrets_flow.py" else ({}, {})
-    deployed, env = deploy(tmp_path, cloud, flow_file, settings)
+    org = ("--config", str(ORG / "mfairflow.yaml")) if flow_file.startswith("org/") else ()
+    deployed, env = deploy(tmp_path, cloud, flow_file, settings, *org)
     for name, value in settings.items():  # the backend's settings reach the pods
         assert f'"{name}": "{value}"' in deployed.source, name
     token = re.search(r'^PRODUCTION_TOKEN = "(.*)"$', deployed.source, re.M).group(1)
+    monkeypatch.syspath_prepend(str(ORG))  # the org DAG imports its failure callback
     dag = load_dag(deployed.dag_path)
-    # The "image": this interpreter's bin first on PATH; no pip install (the clients are here).
+    # The "image": a stock Python, nothing installed (see stock_image), and a shell's PATH.
     # The pod's cloud identity (on a cluster: workload identity) is the emulator's; its local
     # metadata is one shared folder, as a metadata service would be.
     metadata = tmp_path / "metadata"
     pod_env = {
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PATH": os.pathsep.join((str(stock_image(tmp_path)), "/usr/local/bin", "/usr/bin", "/bin")),
         "HOME": str(tmp_path / "home"),
-        "METAFLOW_SKIP_INSTALL_DEPENDENCIES": "1",
         "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(metadata),
         **cloud.identity,
         **identity,
@@ -214,8 +280,9 @@ def test_pods_fetch_the_code_package_and_run_their_steps(tmp_path, cloud, flow_f
 
     # The guide's "Accessing Results" code, against the emulator: the client finds the run in
     # the production namespace and reads its artifacts from the datastore.
+    kube_step = KUBERNETES_STEPS.get(flow_file)
     code = GUIDE_ACCESS.format(token=token, flow=flow_name) + READ_BACK.format(
-        names=sorted(expected)
+        names=sorted(expected), kube_step=kube_step
     )
     proc = subprocess.run(
         [sys.executable, "-c", code],
@@ -233,6 +300,13 @@ def test_pods_fetch_the_code_package_and_run_their_steps(tmp_path, cloud, flow_f
     assert found["ds_type"] == cloud.kind
     assert found["values"] == {name: repr(value) for name, value in expected.items()}
     assert "end: " in proc.stdout and "start: " in proc.stdout
+    if kube_step:  # Metaflow's @kubernetes read the pod's fields (the downward API)
+        pod = found["kubernetes"]
+        assert pod["kubernetes-pod-name"] and pod["kubernetes-pod-id"], pod
+        assert pod["kubernetes-node-ip"] == "127.0.0.1", pod
+        namespace, account = ("ml-pipelines", "ml-runner") if org else ("default", "default")
+        assert pod["kubernetes-pod-namespace"] == namespace, pod
+        assert pod["kubernetes-pod-service-account-name"] == account, pod
     if flow_file == "hooked_flow.py":  # (a replay runs every pod: the error hook's too)
         hook = outputs["exit_hook_on_success_report"]
         assert f"HOOK success {flow_name}/{run_id} True 7" in hook, hook[-3000:]

@@ -192,7 +192,55 @@ def _info_steps_need(data: bytes) -> bytes:
     """Metaflow's INFO file with only the keys steps read, as sorted JSON."""
     info = json.loads(data)
     kept = {k: v for k, v in info.items() if k in INFO_KEYS_STEPS_NEED}
+    if "ext_info" in kept:
+        kept["ext_info"] = package_names(kept["ext_info"])
     return json.dumps(kept, sort_keys=True).encode("utf-8")
+
+
+_PYTHONPATH_PACKAGE = re.compile(r"_pythonpath_(\d+)")
+_PACKAGE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+
+
+def package_names(ext_info: list) -> list:
+    """Metaflow's extension info with a package name for every extension.
+
+    Metaflow calls an extension that it finds on the path but in no installed distribution
+    (an editable install among them) ``_pythonpath_<n>``, which is no package name; its uv
+    bootstrap passes every name to ``uv sync --no-install-package``, which refuses it. Such a
+    package takes the name of the one extension folder it holds (``mfairflow``: the same name
+    a regular install of mfairflow has), else ``pythonpath-<n>``.
+    """
+    if not (isinstance(ext_info, list) and len(ext_info) == 2):
+        return ext_info
+    packages, per_point = ext_info
+    if not isinstance(packages, dict) or not isinstance(per_point, dict):
+        return ext_info
+    renamed = {}
+    for name, package in packages.items():
+        number = _PYTHONPATH_PACKAGE.fullmatch(name)
+        if number is None:
+            continue
+        files = package.get("files") or [] if isinstance(package, dict) else []
+        folders = {str(path).split("/", 1)[0] for path in files}
+        new = folders.pop() if len(folders) == 1 else ""
+        if not _PACKAGE_NAME.fullmatch(new) or new in packages or new in renamed.values():
+            new = f"pythonpath-{number.group(1)}"
+        renamed[name] = new
+    if not renamed:
+        return ext_info
+    packages = {renamed.get(name, name): package for name, package in packages.items()}
+    per_point = {
+        point: [
+            (
+                [renamed.get(entry[0], entry[0]), *entry[1:]]
+                if isinstance(entry, (list, tuple))
+                else entry
+            )
+            for entry in entries
+        ]
+        for point, entries in per_point.items()
+    }
+    return [packages, per_point]
 
 
 def _write_reproducible_tgz(entries: list) -> bytes:

@@ -290,6 +290,9 @@ class RuntimeSpec:
     """Annotations of every pod (production token, owner, flow, project)."""
     pod_defaults: Optional[PodDefaults] = None
     """The pod settings most steps share (kubernetes target); None for the local target."""
+    pod_fields: Pairs = ()
+    """Environment variables every pod takes from its own Pod object through Kubernetes'
+    downward API (name → field path), as Metaflow's pods do; () for the local target."""
 
 
 @dataclass(frozen=True)

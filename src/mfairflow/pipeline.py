@@ -59,6 +59,13 @@ def compile_to_file(obj, options: CreateOptions) -> tuple[str, str]:
     token = resolve_token(ctx, options, dag_id, prefix, is_project, obj.echo)
     source, deployment = _render_deployed(ctx, options, spec, org, template, token, package)
     spec = with_deployment(spec, ctx, options, deployment, org)
+    if options.target == "kubernetes" and ctx.metadata.TYPE == "local":
+        obj.echo(
+            "Note: the pods record the runs' metadata with Metaflow's local metadata provider, "
+            "in files that vanish with each pod: the Metaflow client on your machine will not "
+            "find these runs. Set METAFLOW_DEFAULT_METADATA=service and METAFLOW_SERVICE_URL "
+            "(a Metaflow metadata service the pods reach) before `airflow create`."
+        )
     if options.workflow_timeout is not None and spec.schedule is None:
         obj.echo(
             "Note: --workflow-timeout is enforced only for scheduled DAGs; this flow has no "

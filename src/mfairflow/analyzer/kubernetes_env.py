@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 from ..escaping import airflow_literal, for_field
@@ -28,6 +29,24 @@ POD_SETTING = re.compile(
     r")"
 )
 
+# What Metaflow's @kubernetes reads of the pod itself in a pod (its task metadata: pod name,
+# namespace, uid, service account, node IP), which Metaflow's pod builder takes from the Pod
+# object through Kubernetes' downward API (kubernetes_job.py; tests/test_kubernetes_env.py checks
+# this table against the installed Metaflow). Without them every @kubernetes step fails with
+# KeyError: 'METAFLOW_KUBERNETES_POD_NAME'.
+POD_FIELDS = (
+    ("METAFLOW_KUBERNETES_NAMESPACE", "metadata.namespace"),
+    ("METAFLOW_KUBERNETES_POD_NAMESPACE", "metadata.namespace"),
+    ("METAFLOW_KUBERNETES_POD_NAME", "metadata.name"),
+    ("METAFLOW_KUBERNETES_POD_ID", "metadata.uid"),
+    ("METAFLOW_KUBERNETES_SERVICE_ACCOUNT_NAME", "spec.serviceAccountName"),
+    ("METAFLOW_KUBERNETES_NODE_IP", "status.hostIP"),
+)
+
+# Settings of Metaflow's pod builder that may hold a credential (the metadata service's key
+# travels in its headers): never written into a DAG file; pods take them from a Kubernetes secret.
+CREDENTIAL_SETTINGS = frozenset({"METAFLOW_SERVICE_HEADERS", "METAFLOW_SERVICE_AUTH_KEY"})
+
 # Stands in for a task's own values (run id, code package, user) when Metaflow's pod builder runs;
 # the DAG sets those itself, so whatever carries the placeholder is dropped.
 _PLACEHOLDER = "mfairflow-placeholder"
@@ -40,11 +59,17 @@ def kubernetes_env(ctx: FlowContext, deployment: Deployment) -> tuple[tuple[str,
     (``metaflow_pod_env``) plus every setting of the families in ``POD_SETTING`` set at create
     time, so that a setting Metaflow adds later reaches the pods too.
     """
-    from metaflow.metaflow_config_funcs import config_values
+    from metaflow.metaflow_config_funcs import _all_configs
 
     settings = metaflow_pod_env(ctx)
-    for key, value in config_values():
-        if POD_SETTING.fullmatch(key) and value != "":  # empty: as good as unset
+    set_here = settings_set_here()
+    for key, config in list(_all_configs.items()):
+        if config.value is None or not POD_SETTING.fullmatch(key):
+            continue
+        value = config.serializer(config.value)
+        # A setting given here reaches the pods whatever its value (the image's own Metaflow
+        # config may say otherwise); one left at its default the pod computes alike.
+        if value != "" and (key in set_here or not config.is_default):  # "": as good as unset
             settings.setdefault(key, value)
     own = {
         "METAFLOW_CODE_URL": deployment.code_package_url,
@@ -77,8 +102,9 @@ def metaflow_pod_env(ctx: FlowContext) -> dict[str, str]:
     Metaflow's pod builder (``Kubernetes.create_job_object``) runs here with placeholders for
     the task's own values and a client that builds the job without a cluster; the settings are
     read back from the job. Dropped: the placeholders (the DAG sets those itself), empty values
-    and settings at their default, which the pod computes alike (and which the image's config or a
-    Kubernetes secret may then set).
+    and settings left at their default, which the pod computes alike (and which the image's
+    config or a Kubernetes secret may then set); a setting given here is kept even when it
+    equals the default.
     """
     from metaflow.metaflow_config_funcs import _all_configs
     from metaflow.plugins.kubernetes import kubernetes as mf_kubernetes
@@ -116,20 +142,34 @@ def metaflow_pod_env(ctx: FlowContext) -> dict[str, str]:
     finally:
         mf_kubernetes.KubernetesClient = client
     env = {}
+    set_here = settings_set_here()
     for key, value in job._kwargs.get("environment_variables", {}).items():
         if str(value) == "" or _PLACEHOLDER in str(value):  # empty: as good as unset
             continue
-        if key in ("METAFLOW_RUN_ID", "METAFLOW_CODE_METADATA"):
+        if key in ("METAFLOW_RUN_ID", "METAFLOW_CODE_METADATA") or key in CREDENTIAL_SETTINGS:
             continue
         config = _all_configs.get(key)
         if (
             config is not None
             and config.is_default
+            and key not in set_here
             and config.serializer(config.value) == str(value)
         ):
             continue
         env[key] = str(value)
     return env
+
+
+def settings_set_here() -> set[str]:
+    """The Metaflow settings given where `create` runs, whatever their value: in the
+    environment, the Metaflow profile or the flow's local config (Metaflow itself calls a
+    setting equal to its default "default", so that it cannot tell them apart)."""
+    from metaflow import metaflow_config_funcs as funcs
+
+    names = {key for key in os.environ if key.startswith("METAFLOW_")}
+    for config in (funcs.METAFLOW_CONFIG, funcs.METAFLOW_LOCAL_CONFIG):
+        names.update(key for key in (config or {}) if str(key).startswith("METAFLOW_"))
+    return names
 
 
 def kube_connection() -> KubeConnection:

@@ -23,7 +23,7 @@ from .commands import (
 )
 from .context import FlowContext
 from .deployment import Deployment
-from .kubernetes_env import kube_connection, kubernetes_env
+from .kubernetes_env import POD_FIELDS, kube_connection, kubernetes_env
 from .pods import escaped_pairs, pod_defaults, system_pod_metadata
 
 
@@ -137,6 +137,7 @@ def build_runtime(
         pod_labels=escaped_pairs(pod_labels),
         pod_annotations=escaped_pairs(pod_annotations),
         pod_defaults=pod_defaults(pods),
+        pod_fields=POD_FIELDS,
     )
 
 
