@@ -1,11 +1,12 @@
-"""Metaflow's @kubernetes, except while `airflow` compiles the flow without a cloud datastore.
+"""Metaflow's @kubernetes, except while `airflow` compiles the flow.
 
 Metaflow initialises every step decorator before any command runs, and its @kubernetes refuses
 a local datastore there: `python flow.py airflow create --help` failed, and so did every compile,
 with Metaflow's message rather than one that says what to set. While the command is `airflow`,
 this subclass lets the datastore through; mfairflow's own check (analyzer.validation
-check_datastore) then rejects a deploy without a cloud datastore, with what to set. Every other
-command, a pod's `step` included, gets Metaflow's check unchanged.
+check_datastore) then rejects a deploy without a cloud datastore, with what to set. Nor does it
+import the Kubernetes client, which only Metaflow's own pod launches need. Every other command,
+a pod's `step` included, gets Metaflow's checks unchanged.
 """
 
 import sys
@@ -65,6 +66,12 @@ class AirflowCompileKubernetesDecorator(KubernetesDecorator):
     def init(self):
         # Metaflow runs init() only when the class itself defines it.
         super().init()
+
+    def package_init(self, flow, step_name, environment):
+        # Metaflow checks here that the Kubernetes client is installed, since its own runs launch
+        # pods with it; importing it costs about a second. Compiling for Airflow launches none.
+        if command_of(sys.argv) != "airflow":
+            super().package_init(flow, step_name, environment)
 
     def step_init(self, flow, graph, step, decos, environment, flow_datastore, logger):
         if command_of(sys.argv) != "airflow":
