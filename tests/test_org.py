@@ -598,6 +598,23 @@ def test_templates_render_in_a_sandbox(tmp_path):
     assert not compiled.dag_path.exists()
 
 
+def test_sandboxed_templates_have_their_own_bytecode_cache(tmp_path):
+    """The sandbox's compiled templates never reach another Jinja user of the shared per-user
+    cache (an mfairflow from before the sandbox would fail on them), nor theirs the sandbox."""
+    import jinja2
+
+    from mfairflow.render import make_environment
+
+    (tmp_path / "t.jinja").write_text('{{ "x".upper() }}')
+    for _ in range(2):  # the second time from the cache
+        assert make_environment([str(tmp_path)]).get_template("t.jinja").render() == "X"
+        plain = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([str(tmp_path)]),
+            bytecode_cache=jinja2.FileSystemBytecodeCache(),
+        )
+        assert plain.get_template("t.jinja").render() == "X"
+
+
 # --------------------------------------------------------------------------------------------
 # (c) Config errors: exit 2, `error:` naming the key and mfairflow.yaml:<line>, a hint, the DAG
 # file untouched.

@@ -121,11 +121,16 @@ def _bytecode_cache():
     """Jinja's cache of compiled templates in a private per-user temporary folder (Jinja checks
     its owner and mode): compiling the templates is a large share of a small flow's `create`.
     The cache is keyed by the template's file name and checked against its source, so an
-    edited or overriding template is compiled afresh. None where no such folder can be made."""
+    edited or overriding template is compiled afresh. None where no such folder can be made.
+
+    Its entries have their own file names: Jinja's key does not tell sandboxed code (which
+    calls through the sandbox's checks) from unsandboxed code, and an mfairflow from before the
+    sandbox (or any other Jinja user) would fail on the sandbox's code, or pass its own code to
+    the sandbox."""
     import jinja2
 
     try:
-        return jinja2.FileSystemBytecodeCache()
+        return jinja2.FileSystemBytecodeCache(pattern="__mfairflow_sandboxed_%s.cache")
     except (OSError, RuntimeError):
         return None
 
