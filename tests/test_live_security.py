@@ -156,8 +156,8 @@ def security_dags(live_airflow, canaries):
     return {"flow": flow, "crafted": sorted(files)}
 
 
-def stray_temp_files() -> set:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("*.py")}
+def python_files(folder: Path) -> list:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*.py"))
 
 
 def test_listing_and_rebuilding_deployments_never_runs_airflows_data(
@@ -171,7 +171,10 @@ def test_listing_and_rebuilding_deployments_never_runs_airflows_data(
     from metaflow.runner.deployer import DeployedFlow
 
     deployer_env(live_airflow, monkeypatch)
-    before = stray_temp_files()
+    # This process's temporary files go to a folder of their own (others share /tmp).
+    temp = live_airflow.base / "deployer_tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     listed = [d.deployer.name for d in DeployedFlow.list_airflow()]
     # Help texts are only text: the DAG whose help ends in a backslash is listed.
     assert {"sec_help", "sec_help_pair"} <= set(listed)
@@ -195,7 +198,7 @@ def test_listing_and_rebuilding_deployments_never_runs_airflows_data(
     rebuilt = DeployedFlow.from_deployment("sec_help", impl="airflow")
     assert rebuilt.deployer.flow_name == "HostileHelpFlow"
     flow_file = Path(rebuilt.deployer.flow_file)
-    assert flow_file.is_file() and flow_file.parent != Path(tempfile.gettempdir())
+    assert flow_file.is_file() and flow_file.parent.parent == temp
     same = DeployedFlow.from_airflow("sec_help")
     assert same.deployer.flow_file == str(flow_file), "identical content: one file"
     parameters = flow_parameters(str(flow_file))
@@ -211,12 +214,15 @@ def test_listing_and_rebuilding_deployments_never_runs_airflows_data(
     fetched = DeployedFlow.get_triggered_airflow_run("sec_help", run.airflow_run_id)
     assert fetched.pathspec == run.pathspec
     assert list(canaries.iterdir()) == []
-    assert stray_temp_files() <= before
+    # One file for each content still in use, none of the listing's (collected already).
+    in_use = {Path(d.deployer.flow_file).relative_to(temp) for d in (rebuilt, pair)}
+    assert python_files(temp) == sorted(map(str, in_use))
     del rebuilt, same, run, fetched, pair
     import gc
 
     gc.collect()
     assert not flow_file.exists() and not flow_file.parent.exists()
+    assert python_files(temp) == [], "a temporary flow file was left behind"
 
 
 def flow_parameters(flow_file: str) -> dict:

@@ -176,10 +176,13 @@ class AirflowDeployedFlow(DeployedFlow):
         for dag in dags:
             try:
                 rebuilt = _read_deployment(client, check_dag_id(dag.get("dag_id")))
-            except AirflowError:
+                if flow_name is None or rebuilt.flow_name == flow_name:
+                    deployed = cls._from_rebuilt(rebuilt, None)
+                else:
+                    continue
+            except (AirflowError, MetaflowException):
                 continue
-            if flow_name is None or rebuilt.flow_name == flow_name:
-                yield cls._from_rebuilt(rebuilt, None)
+            yield deployed
 
 
 def _read_deployment(client: AirflowClient, dag_id: str) -> Rebuilt:
