@@ -513,9 +513,11 @@ def test_config_beats_the_built_in_defaults(precedence):
 
 
 def test_config_is_found_beside_the_flow_or_above_it(tmp_path):
-    """mfairflow.yaml above the flow is found; the nearest wins; --config beats discovery."""
+    """mfairflow.yaml above the flow (up to the repository root) is found; the nearest wins;
+    --config beats discovery; the config used is named on the output."""
     for case in ("above", "near", "explicit"):
         (tmp_path / case / "flow_plain_flow").mkdir(parents=True)
+        (tmp_path / case / ".git").mkdir()
         (tmp_path / case / "mfairflow.yaml").write_text("pool: parent_pool\n")
     for case in ("near", "explicit"):
         (tmp_path / case / "flow_plain_flow" / "mfairflow.yaml").write_text("pool: near_pool\n")
@@ -533,10 +535,84 @@ def test_config_is_found_beside_the_flow_or_above_it(tmp_path):
     for case, compiled in runs.items():
         assert compiled.proc.returncode == 0, (case, error_text(compiled.proc))
     assert '"pool": "parent_pool"' in runs["above"].source
+    used = tmp_path / "above" / "mfairflow.yaml"
+    assert f"Using the organization config {used}" in error_text(runs["above"].proc)
     assert '"pool": "near_pool"' in runs["near"].source
     explicit = runs["explicit"].source
     assert '"pool": "ml_pool"' in explicit and "near_pool" not in explicit
     assert ORG_HEADER in explicit  # template_dir: relative to the --config file
+
+
+def test_config_search_stops_at_the_repository_root_or_the_home(tmp_path):
+    """Issue 21.6: a mfairflow.yaml above the repository (a folder holding .git) or above the
+    user's home is not applied; without either above the flow, only the flow's own folder
+    counts."""
+    (tmp_path / "mfairflow.yaml").write_text("pool: planted_pool\n")
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "mfairflow.yaml").write_text("pool: home_pool\n")
+    cases = {
+        "repo": (repo / "a", {}),
+        "home": (home / "b", {"HOME": str(home)}),
+        "nowhere": (tmp_path / "c", {}),
+        "below_home": (tmp_path / "e" / "home2", {"HOME": str(tmp_path / "e" / "home2")}),
+    }
+    runs = in_parallel(
+        {
+            case: (
+                lambda folder=folder, env=env: compile_flow(
+                    "plain_flow.py", folder, env=env, flow_text=PLAIN_FLOW
+                )
+            )
+            for case, (folder, env) in cases.items()
+        }
+    )
+    for case, compiled in runs.items():
+        assert compiled.proc.returncode == 0, (case, error_text(compiled.proc))
+        assert "planted_pool" not in compiled.source, case
+    assert '"pool": "home_pool"' in runs["home"].source
+    assert "Using the organization config" not in error_text(runs["repo"].proc)
+    assert '"pool"' not in runs["nowhere"].source
+
+
+def test_templates_render_in_a_sandbox(tmp_path):
+    """Issue 21.6: a template cannot reach Python's internals (here: os.system through a
+    Jinja global); the attempt is a template error at its line, and nothing runs."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    canary = tmp_path / "canary"
+    (templates / "dag.py.jinja").write_text(
+        '{% extends "mfairflow/dag.py.jinja" %}\n{% block footer %}\n'
+        f"# {{{{ cycler.__init__.__globals__.os.system('touch {canary}') }}}}\n"
+        "{% endblock %}\n"
+    )
+    compiled = compile_flow(
+        "plain_flow.py", tmp_path, "--template-dir", str(templates), flow_text=PLAIN_FLOW
+    )
+    assert compiled.proc.returncode == 2, error_text(compiled.proc)
+    assert "template error" in compiled.proc.stderr and "unsafe" in compiled.proc.stderr
+    assert "dag.py.jinja:" in compiled.proc.stderr
+    assert not canary.exists()
+    assert not compiled.dag_path.exists()
+
+
+def test_sandboxed_templates_have_their_own_bytecode_cache(tmp_path):
+    """The sandbox's compiled templates never reach another Jinja user of the shared per-user
+    cache (an mfairflow from before the sandbox would fail on them), nor theirs the sandbox."""
+    import jinja2
+
+    from mfairflow.render import make_environment
+
+    (tmp_path / "t.jinja").write_text('{{ "x".upper() }}')
+    for _ in range(2):  # the second time from the cache
+        assert make_environment([str(tmp_path)]).get_template("t.jinja").render() == "X"
+        plain = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([str(tmp_path)]),
+            bytecode_cache=jinja2.FileSystemBytecodeCache(),
+        )
+        assert plain.get_template("t.jinja").render() == "X"
 
 
 # --------------------------------------------------------------------------------------------
@@ -544,7 +620,8 @@ def test_config_is_found_beside_the_flow_or_above_it(tmp_path):
 # file untouched.
 # --------------------------------------------------------------------------------------------
 
-PREVIOUS_DAG = "# the DAG file from the last good deploy\n"
+# (with mfairflow's header line: `create` replaces only a file mfairflow generated)
+PREVIOUS_DAG = "# generated by 'mfairflow 0.1.0'.\n# the DAG file from the last good deploy\n"
 
 # case → (mfairflow.yaml text, text the error names, line of the error); None: no key to name.
 CONFIG_ERRORS = {
@@ -1118,7 +1195,7 @@ def test_template_error_in_an_override_is_exit_2_with_the_file_untouched(tmp_pat
     )
     (tmp_path / "dags").mkdir()
     existing = tmp_path / "dags" / "plain_flow_dag.py"
-    existing.write_text("# previous\n")
+    existing.write_text(PREVIOUS_DAG)
     compiled = compile_flow(
         "plain_flow.py", tmp_path, "--template-dir", str(folder), flow_text=PLAIN_FLOW
     )
@@ -1126,7 +1203,7 @@ def test_template_error_in_an_override_is_exit_2_with_the_file_untouched(tmp_pat
     assert "error: template error" in compiled.proc.stderr
     assert "no_such_field" in compiled.proc.stderr
     assert "hint: " in compiled.proc.stderr and "Traceback" not in compiled.proc.stderr
-    assert existing.read_text() == "# previous\n"
+    assert existing.read_text() == PREVIOUS_DAG
 
 
 def test_template_that_raises_a_type_error_is_a_template_error_with_its_line(tmp_path):
@@ -1140,7 +1217,7 @@ def test_template_that_raises_a_type_error_is_a_template_error_with_its_line(tmp
     )
     (tmp_path / "dags").mkdir()
     existing = tmp_path / "dags" / "plain_flow_dag.py"
-    existing.write_text("# previous\n")
+    existing.write_text(PREVIOUS_DAG)
     compiled = compile_flow(
         "plain_flow.py", tmp_path, "--template-dir", str(folder), flow_text=PLAIN_FLOW
     )
@@ -1151,7 +1228,7 @@ def test_template_that_raises_a_type_error_is_a_template_error_with_its_line(tmp
     assert error.startswith("error: template error: TypeError: "), error
     assert error.endswith(f"({folder / 'dag.py.jinja'}:4)"), error
     assert "\nhint: " in stderr
-    assert existing.read_text() == "# previous\n"
+    assert existing.read_text() == PREVIOUS_DAG
 
 
 def test_missing_template_dir_option_is_an_error(tmp_path):

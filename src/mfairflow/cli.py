@@ -307,13 +307,18 @@ def terminate(obj, run: str, name: Optional[str] = None) -> None:
 
 @airflow.command(help="Delete the deployed DAG: pause, end runs, remove the file, delete it.")
 @click.option("--name", default=None, type=str, help="DAG name (default: as for create).")
-@click.option("--authorize", default=None, help="Accepted for compatibility; not needed.")
+@click.option(
+    "--authorize",
+    default=None,
+    help="The deployment's production token: needed to delete a DAG another user deployed.",
+)
 @click.pass_obj
 def delete(obj, name: Optional[str] = None, authorize: Optional[str] = None) -> None:
-    """Remove the DAG from the DAGs folder and from Airflow."""
+    """Remove the DAG's file (only one mfairflow generated for it, in the DAGs folder) and the
+    DAG in Airflow."""
     from .live.cli_actions import delete_flow
 
-    _live(lambda: delete_flow(obj, name))
+    _live(lambda: delete_flow(obj, name, authorize))
 
 
 @airflow.command(

@@ -75,18 +75,8 @@ def resolve_token(
     if options.offline:
         return given or _strip(options.authorize) or load_token(prefix) or new_token(prefix)
 
-    previous = existing_deployment(ctx, dag_name)
-    prev_token = None
-    if previous is not None:
-        prev_user, prev_token = previous
-        authorize = _strip(options.authorize) or load_token(prefix)
-        if prev_user != ctx.username and authorize != prev_token:
-            raise CompileError(
-                f"the DAG {dag_name!r} was deployed by the user {prev_user!r}; you need their "
-                "production token to deploy a new version",
-                hint="ask them for the token, then run: airflow create --authorize TOKEN "
-                "(needed only once; it is cached)",
-            )
+    previous = check_authorized(ctx, dag_name, prefix, options.authorize, "create")
+    prev_token = previous[1] if previous is not None else None
     if given:
         token = given
         save_deployment(ctx, dag_name, token)
@@ -104,6 +94,28 @@ def resolve_token(
         token = prev_token
     store_token(prefix, token)
     return token
+
+
+def check_authorized(
+    ctx: FlowContext, dag_name: str, prefix: str, authorize: Optional[str], command: str
+) -> Optional[tuple[str, str]]:
+    """(owner, token) of the recorded deployment of ``dag_name``, or None; a CompileError when
+    another user deployed it and neither ``authorize`` (--authorize) nor the token cached on
+    this machine is its production token. ``command``: `create` or `delete`."""
+    from metaflow.plugins.aws.step_functions.production_token import load_token
+
+    previous = existing_deployment(ctx, dag_name)
+    if previous is not None:
+        prev_user, prev_token = previous
+        if prev_user != ctx.username and (_strip(authorize) or load_token(prefix)) != prev_token:
+            action = "deploy a new version" if command == "create" else "delete it"
+            raise CompileError(
+                f"the DAG {dag_name!r} was deployed by the user {prev_user!r}; you need their "
+                f"production token to {action}",
+                hint=f"ask them for the token, then run: airflow {command} --authorize TOKEN"
+                + (" (needed only once; it is cached)" if command == "create" else ""),
+            )
+    return previous
 
 
 @datastore_errors

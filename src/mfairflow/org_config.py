@@ -74,7 +74,13 @@ SCHEMA = {
 
 
 def find_config(flow_file: str, explicit: Optional[str]) -> Optional[Path]:
-    """The config file to use: --config, else mfairflow.yaml beside the flow or above it."""
+    """The config file to use: --config, else the nearest mfairflow.yaml from the flow's folder
+    up to the repository root (a folder holding .git) or the user's home, whichever comes
+    first; with neither above the flow, only the flow's own folder.
+
+    The config and its templates are code of the deploy (a config planted in a shared folder
+    such as /tmp or / must not apply to everyone's flows below it).
+    """
     if explicit:
         path = Path(explicit)
         if not path.is_file():
@@ -83,12 +89,24 @@ def find_config(flow_file: str, explicit: Optional[str]) -> Optional[Path]:
                 hint="pass the path of an mfairflow.yaml file to --config",
             )
         return path
-    folder = Path(os.path.abspath(flow_file)).parent
-    for candidate in (folder, *folder.parents):
+    for candidate in config_folders(Path(os.path.abspath(flow_file)).parent):
         path = candidate / CONFIG_NAME
         if path.is_file():
             return path
     return None
+
+
+def config_folders(folder: Path) -> list[Path]:
+    """The folders searched for mfairflow.yaml, nearest first (see find_config)."""
+    home = os.path.realpath(os.path.expanduser("~"))
+    searched = []
+    for candidate in (folder, *folder.parents):
+        searched.append(candidate)
+        if (candidate / ".git").exists() or (
+            home != os.sep and os.path.realpath(candidate) == home
+        ):
+            return searched
+    return [folder]
 
 
 def load_config(path: Optional[Path]) -> OrgConfig:

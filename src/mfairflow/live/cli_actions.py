@@ -13,7 +13,13 @@ def dag_id_of(obj, name: Optional[str]) -> str:
     """The DAG id `create` gives this flow (``--name`` or flow name, or @project's name)."""
     from ..deploy import resolve_dag_name
 
-    return resolve_dag_name(obj.flow.name, name)[0]
+    return resolve_dag_name(obj.flow.name, _name(obj, name))[0]
+
+
+def _name(obj, name: Optional[str]) -> Optional[str]:
+    """The command's --name, else the group's (`airflow --name X status ...`, as the Deployer
+    calls the commands)."""
+    return name or getattr(obj, "mfairflow_group_name", None)
 
 
 def trigger_flow(
@@ -46,7 +52,12 @@ def run_action(obj, name: Optional[str], run: str, action: str) -> str:
     return f"Run *{found['dag_run_id']}* of DAG *{dag_id}* terminated."
 
 
-def delete_flow(obj, name: Optional[str]) -> None:
-    """`airflow delete`: see commands.delete."""
+def delete_flow(obj, name: Optional[str], authorize: Optional[str]) -> None:
+    """`airflow delete`: the production token checked as `create` does, then commands.delete."""
+    from ..deploy import check_authorized, resolve_dag_name
+    from ..pipeline import flow_context
+
+    dag_id, prefix, _ = resolve_dag_name(obj.flow.name, _name(obj, name))
+    check_authorized(flow_context(obj), dag_id, prefix, authorize, "delete")
     client = AirflowClient(require_config())
-    delete(client, dag_id_of(obj, name), None, obj.echo)
+    delete(client, dag_id, obj.echo)

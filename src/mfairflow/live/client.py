@@ -12,6 +12,7 @@ Credentials live only in this object: never printed, never written to a file.
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -78,6 +79,51 @@ def require_config() -> AirflowConfig:
             "METAFLOW_AIRFLOW_REST_API_URL (and credentials) in your Metaflow profile",
         )
     return config
+
+
+# Airflow's own rules: a DAG id is at most 250 letters, digits, '_', '.' and '-' (ASCII here:
+# mfairflow writes no other); a run id given by a user matches Airflow's default
+# `allowed_run_id_pattern` (scheduled and manual run ids do too) and fits its 250-character
+# column.
+DAG_ID = re.compile(r"[A-Za-z0-9_.-]{1,250}")
+RUN_ID = re.compile(r"[A-Za-z0-9_.~:+-]{1,250}")
+
+
+def shown(value: object) -> str:
+    """A value for an error message: repr'd (no control character reaches the terminal) and
+    cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def check_dag_id(dag_id: object) -> str:
+    """``dag_id`` if it is a valid Airflow DAG id, else a clear AirflowError."""
+    if not isinstance(dag_id, str) or not DAG_ID.fullmatch(dag_id):
+        raise AirflowError(
+            f"{shown(dag_id)} is not a valid Airflow DAG id",
+            hint="a DAG id is 1 to 250 letters, digits, '_', '-' and '.'",
+        )
+    return dag_id
+
+
+def check_run_id(run_id: object) -> str:
+    """``run_id`` if it is a valid Airflow run id, else a clear AirflowError."""
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
+        raise AirflowError(
+            f"{shown(run_id)} is not a valid Airflow run id",
+            hint="give the Airflow run id (1 to 250 letters, digits and '_.~:+-') or the "
+            "Metaflow run id (airflow-...)",
+        )
+    return run_id
+
+
+def segment(value: str) -> str:
+    """One path segment of a URL: every reserved character quoted, and a segment of dots only
+    (which an HTTP client resolves as "this" or "the parent" folder) written as %2E."""
+    from urllib.parse import quote
+
+    quoted = quote(value, safe="")
+    return quoted.replace(".", "%2E") if set(value) <= {"."} else quoted
 
 
 def parse_time(value: Optional[str]) -> Optional[float]:
@@ -195,23 +241,23 @@ class AirflowClient:
     # -- DAGs ------------------------------------------------------------------------------
     def get_dag(self, dag_id: str) -> Optional[dict]:
         """The DAG as Airflow knows it, or None if it has not parsed it (404)."""
-        response = self.request("GET", f"/dags/{dag_id}", ok=(200, 404))
+        response = self.request("GET", f"/dags/{_dag(dag_id)}", ok=(200, 404))
         return response.json() if response.status_code == 200 else None
 
     def dag_details(self, dag_id: str) -> dict:
         """The DAG's details (params, tags, file location)."""
-        return self.request("GET", f"/dags/{dag_id}/details").json()
+        return self.request("GET", f"/dags/{_dag(dag_id)}/details").json()
 
     def dag_source(self, dag_id: str) -> str:
         """The DAG file's source as Airflow stored it."""
         if self.api_version == "v2":
             response = self.request(
-                "GET", f"/dagSources/{dag_id}", headers={"Accept": "application/json"}
+                "GET", f"/dagSources/{_dag(dag_id)}", headers={"Accept": "application/json"}
             )
         else:
             token = self.dag_details(dag_id)["file_token"]
             response = self.request(
-                "GET", f"/dagSources/{token}", headers={"Accept": "application/json"}
+                "GET", f"/dagSources/{segment(str(token))}", headers={"Accept": "application/json"}
             )
         return response.json()["content"]
 
@@ -228,14 +274,14 @@ class AirflowClient:
         """Pause or unpause the DAG."""
         self.request(
             "PATCH",
-            f"/dags/{dag_id}",
+            f"/dags/{_dag(dag_id)}",
             params={"update_mask": "is_paused"},
             json={"is_paused": paused},
         )
 
     def delete_dag(self, dag_id: str) -> None:
         """Delete the DAG and its history from Airflow's database."""
-        self.request("DELETE", f"/dags/{dag_id}", ok=(200, 204, 404))
+        self.request("DELETE", f"/dags/{_dag(dag_id)}", ok=(200, 204, 404))
 
     def import_errors(self) -> list:
         """Airflow's import errors: dicts with ``filename`` and ``stack_trace``."""
@@ -245,13 +291,12 @@ class AirflowClient:
     # -- runs ------------------------------------------------------------------------------
     def trigger(self, dag_id: str, run_id: str, conf: dict):
         """Post a DAG run; returns the response (409: run id exists, 400: bad conf)."""
-        body: dict = {"dag_run_id": run_id, "conf": conf}
+        path = f"/dags/{_dag(dag_id)}/dagRuns"
+        body: dict = {"dag_run_id": check_run_id(run_id), "conf": conf}
         if self.api_version == "v2":
             body["logical_date"] = None
         for attempt in range(6):
-            response = self.request(
-                "POST", f"/dags/{dag_id}/dagRuns", ok=(200, 400, 409, 422, 500), json=body
-            )
+            response = self.request("POST", path, ok=(200, 400, 409, 422, 500), json=body)
             # Airflow on SQLite answers 500 ("database is locked") under concurrent writes;
             # the transaction was rolled back, so posting the same run id again is safe.
             if response.status_code != 500 or attempt == 5:
@@ -259,24 +304,27 @@ class AirflowClient:
             time.sleep(1 + attempt)
         if response.status_code == 500:
             raise AirflowError(
-                f"Airflow answered HTTP 500 to POST /dags/{dag_id}/dagRuns: {_detail(response)}",
+                f"Airflow answered HTTP 500 to POST {path}: {_detail(response)}",
                 hint="see the api-server's log",
             )
         return response
 
     def get_run(self, dag_id: str, run_id: str) -> Optional[dict]:
         """One DAG run, or None if Airflow does not know it."""
-        response = self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}", ok=(200, 404))
+        path = f"/dags/{_dag(dag_id)}/dagRuns/{_run(run_id)}"
+        response = self.request("GET", path, ok=(200, 404))
         return response.json() if response.status_code == 200 else None
 
     def list_runs(self, dag_id: str) -> list:
         """The DAG's runs, newest first (at most 100)."""
         params = {"limit": 100, "order_by": "-start_date"}
-        return self.request("GET", f"/dags/{dag_id}/dagRuns", params=params).json()["dag_runs"]
+        path = f"/dags/{_dag(dag_id)}/dagRuns"
+        return self.request("GET", path, params=params).json()["dag_runs"]
 
     def set_run_state(self, dag_id: str, run_id: str, state: str) -> None:
         """Mark a run failed (terminate) or success."""
-        self.request("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", json={"state": state})
+        path = f"/dags/{_dag(dag_id)}/dagRuns/{_run(run_id)}"
+        self.request("PATCH", path, json={"state": state})
 
     # -- Assets (Datasets on Airflow 2) ------------------------------------------------------
     def publish_asset_event(self, name: str, extra: dict) -> dict:
@@ -307,6 +355,14 @@ class AirflowClient:
             if asset.get("name") == name:
                 return asset["id"]
         return None
+
+
+def _dag(dag_id: str) -> str:
+    return segment(check_dag_id(dag_id))
+
+
+def _run(run_id: str) -> str:
+    return segment(check_run_id(run_id))
 
 
 def _detail(response) -> str:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from .client import AirflowClient, AirflowError, parse_time, same_file
+from ..dag_files import generated_dag_id
+from .client import AirflowClient, AirflowError, check_dag_id, check_run_id, parse_time, same_file
 
 # Airflow's run states → the statuses Metaflow's Deployer reports.
 STATUS = {
@@ -19,7 +19,6 @@ STATUS = {
     "success": "Succeeded",
     "failed": "Failed",
 }
-_FLOW_NAME = re.compile(r'^FLOW_NAME = "([^"]+)"$', re.M)
 
 
 def metaflow_run_id(dag_id: str, airflow_run_id: str) -> str:
@@ -97,7 +96,7 @@ def trigger(
     client: AirflowClient, dag_id: str, conf: dict, airflow_run_id: Optional[str] = None
 ) -> Triggered:
     """Post a DAG run with ``conf`` (typed parameter values); refuses unknown or paused DAGs."""
-    dag = client.get_dag(dag_id)
+    dag = client.get_dag(check_dag_id(dag_id))
     if dag is None:
         raise AirflowError(
             f"Airflow has no DAG {dag_id!r}",
@@ -109,7 +108,7 @@ def trigger(
             f"the DAG {dag_id!r} is paused in Airflow; a triggered run would wait forever",
             hint="unpause it in the Airflow UI, or re-create it without --is-paused-upon-creation",
         )
-    run = airflow_run_id or "mf-" + uuid.uuid4().hex[:16]
+    run = check_run_id(airflow_run_id) if airflow_run_id else "mf-" + uuid.uuid4().hex[:16]
     try:
         response = client.trigger(dag_id, run, conf)
     except AirflowError:
@@ -138,12 +137,22 @@ def _message(response) -> str:
     return str(detail)[:2000]
 
 
+def run_reference(run: object) -> str:
+    """The run id in ``run``: an Airflow run id, a Metaflow run id (``airflow-…``) or a
+    Metaflow pathspec ``Flow/<run id>``; a clear error for anything else."""
+    if isinstance(run, str) and run.count("/") == 1:
+        flow, run_id = run.split("/")
+        if flow.isidentifier():
+            return check_run_id(run_id)
+    return check_run_id(run)
+
+
 def find_run(client: AirflowClient, dag_id: str, run: str) -> dict:
     """A DAG run named by its Airflow run id or its Metaflow run id (``airflow-…``)."""
+    wanted = run_reference(run)
     found = client.get_run(dag_id, run) if "/" not in run else None
     if found is not None:
         return found
-    wanted = run.split("/")[-1]
     for candidate in client.list_runs(dag_id):
         if metaflow_run_id(dag_id, candidate["dag_run_id"]) == wanted:
             return candidate
@@ -155,14 +164,14 @@ def find_run(client: AirflowClient, dag_id: str, run: str) -> dict:
 
 def run_status(client: AirflowClient, dag_id: str, run: str) -> str:
     """Pending, Running, Succeeded or Failed."""
-    state = find_run(client, dag_id, run)["state"]
+    state = find_run(client, dag_id, run).get("state")
     return STATUS.get(state, str(state).capitalize())
 
 
 def terminate(client: AirflowClient, dag_id: str, run: str) -> dict:
     """End a run (Airflow marks it failed and stops its tasks); returns the run."""
     found = find_run(client, dag_id, run)
-    if found["state"] in ("queued", "running"):
+    if found.get("state") in ("queued", "running"):
         client.set_run_state(dag_id, found["dag_run_id"], "failed")
     return found
 
@@ -170,19 +179,19 @@ def terminate(client: AirflowClient, dag_id: str, run: str) -> dict:
 def delete(
     client: AirflowClient,
     dag_id: str,
-    dag_file: Optional[str],
     log: Callable[[str], None],
     timeout_s: float = 120,
 ) -> None:
     """Pause, end active runs, wait until none runs, remove the file, then delete the DAG.
 
     In this order: deleting a DAG while one of its runs finishes crashed Airflow 3.3's
-    scheduler (StaleDataError).
+    scheduler (StaleDataError). Nothing is changed unless the DAG's file is one mfairflow
+    generated for this DAG id in the DAGs folder (see owned_dag_file).
     """
     dag = client.get_dag(dag_id)
     if dag is None:
         raise AirflowError(f"Airflow has no DAG {dag_id!r}", hint="nothing to delete")
-    dag_file = dag_file or dag["fileloc"]
+    dag_file = owned_dag_file(dag_id, dag.get("fileloc"), client.config.dags_folder)
     client.set_paused(dag_id, True)
     for run in client.list_runs(dag_id):
         if run["state"] in ("queued", "running"):
@@ -196,19 +205,46 @@ def delete(
             )
         time.sleep(1)
     time.sleep(3)  # let the scheduler finish its bookkeeping of the ended runs
-    if dag_file and os.path.exists(dag_file):
+    if dag_file is not None and os.path.lexists(dag_file):
         os.remove(dag_file)
         log(f"Removed {dag_file}.")
     client.delete_dag(dag_id)
     log(f"Deleted DAG {dag_id} from Airflow.")
 
 
-def flow_name_of(client: AirflowClient, dag_id: str) -> str:
-    """The Metaflow flow a deployed DAG runs, read from the source Airflow stored."""
-    match = _FLOW_NAME.search(client.dag_source(dag_id))
-    if not match:
+def owned_dag_file(dag_id: str, fileloc: object, dags_folder: Optional[str]) -> Optional[str]:
+    """The file `delete` removes: the DAG's file (as Airflow reports it) if mfairflow generated
+    it for ``dag_id`` inside the DAGs folder (real paths: no link leads out of it); None when
+    there is no such file any more. Any other file is someone else's: an AirflowError, before
+    anything is changed (deleting the DAG in Airflow while its file stays would only make
+    Airflow load it again)."""
+    if not isinstance(fileloc, str) or not fileloc:
+        return None
+    folder = os.path.realpath(dags_folder) if dags_folder else None
+    path = fileloc if os.path.isabs(fileloc) or folder is None else os.path.join(folder, fileloc)
+    if not os.path.lexists(path):
+        return None
+    keep = "delete leaves the file and the DAG as they are"
+    if folder is None:
         raise AirflowError(
-            f"the DAG {dag_id!r} was not generated by mfairflow",
-            hint="from_deployment works for DAGs written by mfairflow",
+            f"METAFLOW_AIRFLOW_DAGS_FOLDER is not set, so delete cannot tell whether the DAG "
+            f"file {path} of {dag_id!r} is in Airflow's DAGs folder; {keep}",
+            hint="set METAFLOW_AIRFLOW_DAGS_FOLDER to Airflow's DAGs folder",
         )
-    return match.group(1)
+    real = os.path.realpath(path)
+    if os.path.commonpath([real, folder]) != folder:
+        raise AirflowError(
+            f"the DAG file {path} of {dag_id!r} is outside the DAGs folder {folder}"
+            + (f" (a link to {real})" if real != os.path.abspath(path) else "")
+            + f"; {keep}",
+            hint="delete removes only files it generated in METAFLOW_AIRFLOW_DAGS_FOLDER: check "
+            "that setting, or remove the DAG by hand",
+        )
+    if os.path.islink(path) or generated_dag_id(real) != dag_id:
+        raise AirflowError(
+            f"the DAG file {path} of {dag_id!r} was not generated by mfairflow for this DAG "
+            f"(a hand-written file, another DAG's file or a link); {keep}",
+            hint="remove the DAG from that file by hand (Airflow then drops it), or delete it "
+            "in the Airflow UI",
+        )
+    return real

@@ -9,18 +9,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 from typing import ClassVar, Iterator, Optional
 
 from metaflow.exception import MetaflowException
-from metaflow.runner.deployer import DeployedFlow, TriggeredRun, generate_fake_flow_file_contents
+from metaflow.runner.deployer import DeployedFlow, TriggeredRun
 from metaflow.runner.utils import get_lower_level_group, handle_timeout, temporary_fifo
 
-from .client import AirflowClient, AirflowError, config_from_metaflow
-from .commands import delete, find_run, flow_name_of, metaflow_run_id, run_status, terminate
-
-_SCHEMA_TYPES = {"integer": "int", "number": "float", "string": "str", "boolean": "bool"}
+from .client import AirflowClient, AirflowError, check_dag_id, config_from_metaflow
+from .commands import find_run, metaflow_run_id, run_status, terminate
+from .rebuild import Rebuilt, flow_file, flow_source, rebuild
 
 
 def _client(env: Optional[dict] = None) -> AirflowClient:
@@ -101,48 +99,48 @@ class AirflowDeployedFlow(DeployedFlow):
         raise RuntimeError(f"Error triggering {self.deployer.name} on Airflow")
 
     def delete(self, **kwargs) -> bool:
-        """Pause, end runs, remove the DAG file, delete the DAG in Airflow."""
-        info = getattr(self.deployer, "additional_info", None) or {}
-        delete(
-            _client(self.deployer.env_vars),
-            self.deployer.name,
-            info.get("dag_file"),
-            lambda _msg: None,
+        """Pause, end runs, remove the DAG file, delete the DAG in Airflow (`airflow delete`,
+        with its checks: the file must be mfairflow's, another user's DAG needs
+        ``authorize=TOKEN``). True if it was deleted."""
+        command = get_lower_level_group(
+            self.deployer.api,
+            self.deployer.top_level_kwargs,
+            self.deployer.TYPE,
+            self.deployer.deployer_kwargs,
+        ).delete(**kwargs)
+        pid = self.deployer.spm.run_command(
+            [sys.executable, *command],
+            env=self.deployer.env_vars,
+            cwd=self.deployer.cwd,
+            show_output=self.deployer.show_output,
         )
-        return True
+        command_obj = self.deployer.spm.get(pid)
+        command_obj.sync_wait()
+        return command_obj.process.returncode == 0
 
     @classmethod
     def from_deployment(cls, identifier: str, metadata: Optional[str] = None):
-        """Rebuild the deployment of DAG ``identifier`` from what Airflow shows of it."""
+        """Rebuild the deployment of DAG ``identifier`` from what Airflow shows of it (checked:
+        see rebuild.py); a MetaflowException saying what is wrong otherwise."""
+        try:
+            check_dag_id(identifier)
+            client = _client(dict(os.environ))
+            if client.get_dag(identifier) is None:
+                raise MetaflowException(f"No deployed flow found for: {identifier}")
+            return cls._from_rebuilt(_read_deployment(client, identifier), metadata)
+        except AirflowError as exc:
+            raise MetaflowException(exc.render()) from None
+
+    @classmethod
+    def _from_rebuilt(cls, rebuilt: Rebuilt, metadata: Optional[str]):
         from metaflow import Deployer
         from metaflow.client.core import get_metadata
 
-        client = _client(dict(os.environ))
-        try:
-            if client.get_dag(identifier) is None:
-                raise MetaflowException(f"No deployed flow found for: {identifier}")
-            flow_name = flow_name_of(client, identifier)
-            params = client.dag_details(identifier).get("params") or {}
-        except AirflowError as exc:
-            raise MetaflowException(exc.render()) from None
-        param_info = {}
-        for name, spec in params.items():
-            schema_type = (spec.get("schema") or {}).get("type", "string")
-            if isinstance(schema_type, list):
-                schema_type = next((t for t in schema_type if t != "null"), "string")
-            param_info[name] = {
-                "name": name,
-                "python_var_name": name.replace("-", "_"),
-                "type": _SCHEMA_TYPES.get(schema_type, "JSON"),
-                "description": (spec.get("description") or "").replace("'", ""),
-                "is_required": False,
-            }
-        contents = generate_fake_flow_file_contents(flow_name=flow_name, param_info=param_info)
-        with tempfile.NamedTemporaryFile(suffix=".py", delete=False, mode="w") as fake:
-            fake.write(contents)
-        deployer = Deployer(fake.name).airflow(name=identifier)
-        deployer.name = identifier
-        deployer.flow_name = flow_name
+        handle = flow_file(flow_source(rebuilt))
+        deployer = Deployer(handle.path).airflow(name=rebuilt.dag_id)
+        deployer.mfairflow_flow_file = handle  # the file lives as long as the deployer
+        deployer.name = rebuilt.dag_id
+        deployer.flow_name = rebuilt.flow_name
         deployer.metadata = metadata if metadata is not None else get_metadata()
         deployer.additional_info = {}
         return cls(deployer=deployer)
@@ -167,12 +165,28 @@ class AirflowDeployedFlow(DeployedFlow):
 
     @classmethod
     def list_deployed_flows(cls, flow_name: Optional[str] = None) -> Iterator[AirflowDeployedFlow]:
-        """Every mfairflow DAG in Airflow (of ``flow_name`` only, if given)."""
+        """Every mfairflow DAG in Airflow (of ``flow_name`` only, if given); a DAG that does
+        not check (not generated by mfairflow, a FLOW_NAME or parameter that is not a name)
+        is skipped."""
         client = _client(dict(os.environ))
-        for dag in client.list_dags():
+        try:
+            dags = client.list_dags()
+        except AirflowError as exc:
+            raise MetaflowException(exc.render()) from None
+        for dag in dags:
             try:
-                if flow_name is not None and flow_name_of(client, dag["dag_id"]) != flow_name:
+                rebuilt = _read_deployment(client, check_dag_id(dag.get("dag_id")))
+                if flow_name is None or rebuilt.flow_name == flow_name:
+                    deployed = cls._from_rebuilt(rebuilt, None)
+                else:
                     continue
-                yield cls.from_deployment(dag["dag_id"])
             except (AirflowError, MetaflowException):
                 continue
+            yield deployed
+
+
+def _read_deployment(client: AirflowClient, dag_id: str) -> Rebuilt:
+    """The deployment of ``dag_id`` from its source and params in Airflow, checked."""
+    source = client.dag_source(dag_id)
+    rebuild(dag_id, source, {})  # only an mfairflow DAG's details are worth reading
+    return rebuild(dag_id, source, client.dag_details(dag_id).get("params"))

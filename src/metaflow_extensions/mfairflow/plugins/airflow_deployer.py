@@ -49,7 +49,8 @@ class AirflowDeployer(DeployerImpl):
         Parameters
         ----------
         file : str, optional
-            DAG file (default ``$METAFLOW_AIRFLOW_DAGS_FOLDER/<dag id>.py``).
+            DAG file (default ``$METAFLOW_AIRFLOW_DAGS_FOLDER/<dag id>.py``); an existing file
+            is replaced only if mfairflow generated it.
         target : str, optional, default "kubernetes"
             ``kubernetes`` or ``local`` (steps as local processes, for testing).
         tags : List[str], optional
