@@ -97,6 +97,10 @@ test-matrix: install .venv-af-$(MATRIX_OLDEST)/.installed .venv-af-$(MATRIX_MIDD
 bench: install
 	$(BIN)/python bench/run.py
 
+# A live Airflow under load, PostgreSQL beside SQLite (tens of minutes): writes bench/live.md.
+bench-live: install
+	$(BIN)/python bench/live.py
+
 fuzz: install
 	MFAIRFLOW_FUZZ_EXAMPLES=2000 $(BIN)/pytest -q tests/test_hostile.py
 
