@@ -51,7 +51,7 @@ def test_airflow2_deploy_trigger_success(tmp_path):
         "postgres",
         env=env,
     )
-    state = None
+    recorded = None
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         exports = dict(  # `export KEY=WORD`, WORD a shell word
@@ -59,8 +59,8 @@ def test_airflow2_deploy_trigger_success(tmp_path):
             for line in up.stdout.splitlines()
             if line.startswith("export ")
         )
-        state = json.loads((home / "mfairflow-airflow.json").read_text())
-        assert state["database"] == "postgres"
+        recorded = json.loads((home / "mfairflow-airflow.json").read_text())
+        assert recorded["database"] == "postgres"
         env.update(exports)
         flow_dir = base / "linear"
         flow_dir.mkdir()
@@ -116,7 +116,7 @@ def test_airflow2_deploy_trigger_success(tmp_path):
     finally:
         down = mfairflow_af2("airflow", "down", "--home", str(home), env=env)
         assert down.returncode == 0, down.stderr
-    for rec in state["pids"].values():  # PostgreSQL included
+    for rec in recorded["pids"].values():  # PostgreSQL included
         assert (
             not Path(f"/proc/{rec['pid']}").exists()
             or "Z" in Path(f"/proc/{rec['pid']}/stat").read_text()

@@ -188,6 +188,7 @@ class AirflowClient:
         deadline = time.monotonic() + self.retry_s
         pause = 1.0
         failure: Exception = RuntimeError("no attempt")
+        answered = None  # the last 5xx answer, returned if the retries run out
         while True:
             try:
                 response = self._http.request(method, self.config.url + path, **kwargs)
@@ -203,11 +204,13 @@ class AirflowClient:
             else:
                 if response.status_code not in RETRIED_STATUS or method != "GET":
                     return response
-                if time.monotonic() + pause > deadline:
-                    return response
-            if time.monotonic() + pause > deadline:
+                answered = response
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if answered is not None:
+                    return answered
                 break
-            time.sleep(pause)
+            time.sleep(min(pause, remaining))  # and once more at the deadline
             pause = min(pause * 2, 10.0)
         waited = f"; tried for {self.retry_s:.0f} s" if self.retry_s >= 1 else ""
         raise AirflowError(
