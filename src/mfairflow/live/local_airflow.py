@@ -192,7 +192,9 @@ def _restart_dead(home: Path, state: dict, timeout_s: float, log) -> LocalAirflo
                 _launch(home, state, name, command, env)
         _wait_api(instance, timeout_s)
     except BaseException:
-        _down(home, log=lambda _msg: None)
+        # Stop what this call started; what ran before runs on (a later `up` tries again).
+        restarted = {name: state["pids"][name] for name in dead if name in state["pids"]}
+        processes.stop(restarted, grace_s=10, reap=_reap)
         raise
     return instance
 
