@@ -15,9 +15,9 @@ EXAMPLE := examples/my_flow.py
 TEST_WORKERS ?= 2
 OUT := out
 
-.PHONY: install install-af2 demo demo-live airflow airflow-down test snapshots bench lint fuzz clean test-matrix
+.PHONY: install install-af2 postgresql bench-live demo demo-live airflow airflow-down test snapshots bench lint fuzz clean test-matrix
 
-install: $(VENV)/.installed $(NODE_DIR)/.installed
+install: $(VENV)/.installed $(NODE_DIR)/.installed postgresql
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,13 +31,19 @@ $(NODE_DIR)/.installed:
 	npm install --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
 	touch $@
 
+# PostgreSQL from Debian where the machine has no server (`mfairflow airflow up --database
+# postgres`; the live tests run on it). Debian keeps initdb off PATH: look in its folder too.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+		(apt-get update -q && apt-get install -y -q postgresql)
+
 # Airflow 2.10 beside Airflow 3: the generated DAGs must load on both.
 install-af2: $(AF2_VENV)/.installed
 
 $(AF2_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(AF2_VENV)
 	$(AF2_VENV)/bin/pip install -q --upgrade pip
-	$(AF2_VENV)/bin/pip install -q -e . '$(AIRFLOW2)' $(PROVIDERS)
+	$(AF2_VENV)/bin/pip install -q -e '.[postgres]' '$(AIRFLOW2)' $(PROVIDERS)
 	touch $@
 
 demo: install
@@ -90,6 +96,10 @@ test-matrix: install .venv-af-$(MATRIX_OLDEST)/.installed .venv-af-$(MATRIX_MIDD
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# A live Airflow under load, PostgreSQL beside SQLite (tens of minutes): writes bench/live.md.
+bench-live: install
+	$(BIN)/python bench/live.py
 
 fuzz: install
 	MFAIRFLOW_FUZZ_EXAMPLES=2000 $(BIN)/pytest -q tests/test_hostile.py

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -54,8 +55,8 @@ def main(example: str, out: str) -> int:
         up = timed(
             "airflow up", [mfairflow, "airflow", "up", "--home", home, "--port", port], env=env
         )
-        for line in up.stdout.splitlines():
-            key, value = line[len("export ") :].split("=", 1)
+        for line in up.stdout.splitlines():  # `export KEY=WORD`, WORD a shell word
+            key, value = shlex.split(line)[1].split("=", 1)
             env[key] = value
         run = dict(cwd=flow_dir, env=env)
         timed(

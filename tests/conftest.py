@@ -247,13 +247,19 @@ class LiveAirflow:
     base: Path  # flows live in base/<name>/; base/.metaflow is the shared local datastore
 
 
-def start_live_airflow(base: Path, airflow: Optional[str] = None) -> LiveAirflow:
-    """Start Airflow under base/airflow (tests: 127.0.0.1, a free port)."""
+def start_live_airflow(
+    base: Path, airflow: Optional[str] = None, database: str = "postgres"
+) -> LiveAirflow:
+    """Start Airflow under base/airflow (tests: 127.0.0.1, a free port, PostgreSQL)."""
     from mfairflow.live import local_airflow
 
     (base / ".metaflow").mkdir(parents=True, exist_ok=True)
     instance = local_airflow.up(
-        str(base / "airflow"), free_port(), airflow=airflow, log=lambda _msg: None
+        str(base / "airflow"),
+        free_port(),
+        airflow=airflow,
+        log=lambda _msg: None,
+        database=database,
     )
     env = clean_env(base, {"METAFLOW_DEFAULT_DATASTORE": "local", **instance.exports()})
     env.pop("METAFLOW_DATASTORE_SYSROOT_S3", None)
@@ -262,7 +268,7 @@ def start_live_airflow(base: Path, airflow: Optional[str] = None) -> LiveAirflow
 
 @pytest.fixture(scope="session")
 def live_airflow(tmp_path_factory):
-    """ONE live Airflow 3 for every live test; stopped (by its pids) at the end."""
+    """ONE live Airflow 3 on PostgreSQL for every live test; stopped (by its pids) at the end."""
     from mfairflow.live import local_airflow
 
     base = tmp_path_factory.mktemp("live")

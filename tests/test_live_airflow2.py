@@ -1,13 +1,14 @@
 """Smoke test on a live Airflow 2.10 (the second virtualenv): /api/v1 with basic auth.
 
 Started by the same code as `mfairflow airflow up`, run from the Airflow 2.10 virtualenv
-(webserver + scheduler, SequentialExecutor on SQLite); deploy, trigger, success.
+(webserver + scheduler, LocalExecutor on PostgreSQL); deploy, trigger, success.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import time
@@ -39,14 +40,27 @@ def test_airflow2_deploy_trigger_success(tmp_path):
     home = base / "airflow"
     env = clean_env(base, {"METAFLOW_DEFAULT_DATASTORE": "local"})
     env.pop("METAFLOW_DATASTORE_SYSROOT_S3", None)
-    up = mfairflow_af2("airflow", "up", "--home", str(home), "--port", str(free_port()), env=env)
+    up = mfairflow_af2(
+        "airflow",
+        "up",
+        "--home",
+        str(home),
+        "--port",
+        str(free_port()),
+        "--database",
+        "postgres",
+        env=env,
+    )
+    recorded = None
     try:
         assert up.returncode == 0, up.stdout + up.stderr
-        exports = dict(
-            line[len("export ") :].split("=", 1)
+        exports = dict(  # `export KEY=WORD`, WORD a shell word
+            shlex.split(line)[1].split("=", 1)
             for line in up.stdout.splitlines()
             if line.startswith("export ")
         )
+        recorded = json.loads((home / "mfairflow-airflow.json").read_text())
+        assert recorded["database"] == "postgres"
         env.update(exports)
         flow_dir = base / "linear"
         flow_dir.mkdir()
@@ -102,6 +116,11 @@ def test_airflow2_deploy_trigger_success(tmp_path):
     finally:
         down = mfairflow_af2("airflow", "down", "--home", str(home), env=env)
         assert down.returncode == 0, down.stderr
+    for rec in recorded["pids"].values():  # PostgreSQL included
+        assert (
+            not Path(f"/proc/{rec['pid']}").exists()
+            or "Z" in Path(f"/proc/{rec['pid']}/stat").read_text()
+        )
 
 
 def assert_datasets_trigger(base: Path, env: dict, linear_run: str) -> None:

@@ -351,7 +351,8 @@ def test_second_up_reuses_the_running_airflow(live_airflow):
     again = local_airflow.up(str(home), live_airflow.instance.port, log=lambda _msg: None)
     assert again == live_airflow.instance
     assert local_airflow.status(str(home)) == before
-    assert set(before) == {"api-server", "scheduler", "dag-processor"} and all(before.values())
+    assert set(before) == {"postgres", "api-server", "scheduler", "dag-processor"}
+    assert all(before.values())
 
 
 def test_paused_upon_creation_stays_paused_and_trigger_refuses(live_airflow):
@@ -428,7 +429,11 @@ def test_bad_inputs_are_clear_errors(live_airflow, triggered):
         timeout=300,
     )
     assert proc.returncode == 2 and "refused the login" in proc.stderr, proc.stderr
-    nowhere = dict(live.env, METAFLOW_AIRFLOW_REST_API_URL="http://127.0.0.1:9")
+    nowhere = dict(
+        live.env,
+        METAFLOW_AIRFLOW_REST_API_URL="http://127.0.0.1:9",
+        METAFLOW_AIRFLOW_API_RETRY_SECONDS="1",
+    )
     proc = subprocess.run(
         [sys.executable, flow.name, "airflow", "trigger"],
         cwd=flow.parent,
@@ -613,7 +618,7 @@ def test_airflow_restarted_between_create_and_trigger(live_airflow):
     """Issue 14: `mfairflow airflow down` then `up` on the same home (new token secret, same
     credentials and DAGs): a flow deployed before triggers and runs; a client made before the
     restart logs in again. Last in the module: it restarts the session's Airflow."""
-    from mfairflow.live import local_airflow
+    from mfairflow.live import local_airflow, processes
 
     live = live_airflow
     flow = place(live, "linear_flow.py", "restarted")
@@ -622,11 +627,15 @@ def test_airflow_restarted_between_create_and_trigger(live_airflow):
     before = client(live)
     assert before.get_dag("restarted") is not None
     home = str(live.instance.home)
+    pids = local_airflow.status(home)
     assert set(local_airflow.down(home, log=lambda _msg: None)) == {
+        "postgres",
         "api-server",
         "scheduler",
         "dag-processor",
     }
+    for pid in pids.values():  # PostgreSQL included: `down` leaves no process running
+        assert processes.start_time(pid) is None, pid
     restarted = local_airflow.up(home, live.instance.port, log=lambda _msg: None)
     assert restarted.exports() == live.instance.exports()
     proc = cli(live, flow, "airflow", "--name", "restarted", "trigger", "--run-id-file", "run_id")

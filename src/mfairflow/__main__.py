@@ -4,6 +4,7 @@ up/down/status` (a local Airflow on 127.0.0.1)."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -31,6 +32,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         one.add_argument("--home", default=".airflow", help="Airflow home (default: .airflow)")
         if action == "up":
             one.add_argument("--port", type=int, default=8080, help="API port (default: 8080)")
+            one.add_argument(
+                "--database",
+                choices=("sqlite", "postgres"),
+                default=None,
+                help="sqlite (a file in the home) or postgres (a PostgreSQL server with its data "
+                "in the home); default: what the home has, else sqlite",
+            )
+            one.add_argument(
+                "--parallelism",
+                type=int,
+                default=None,
+                help="tasks at once (default: 4 per core, 4 to 32)",
+            )
     args = parser.parse_args(argv)
 
     if args.command == "airflow":
@@ -69,10 +83,26 @@ def _local_airflow(args: argparse.Namespace) -> int:
 
     try:
         if args.action == "up":
-            instance = local_airflow.up(args.home, args.port, log=log)
-            log(f"Airflow {instance.major} answers at {instance.url} (user admin). Run:")
+            if args.parallelism is not None and args.parallelism < 1:
+                raise CompileError(
+                    f"--parallelism must be at least 1, not {args.parallelism}",
+                    hint="the number of tasks Airflow runs at once",
+                )
+            instance = local_airflow.up(
+                args.home,
+                args.port,
+                log=log,
+                database=args.database,
+                parallelism=args.parallelism,
+            )
+            log(
+                f"Airflow {instance.major} ({instance.database}) answers at {instance.url} "
+                "(user admin). The exports below hold its password; run "
+                '`eval "$(mfairflow airflow up ...)"` to set them:'
+            )
             for key, value in instance.exports().items():
-                print(f"export {key}={value}")
+                # Shell words: a home with spaces or $(...) stays one literal word for eval.
+                print(f"export {key}={shlex.quote(value)}")
             return 0
         if args.action == "down":
             local_airflow.down(args.home, log=log)
@@ -83,6 +113,7 @@ def _local_airflow(args: argparse.Namespace) -> int:
             return 1
         for name, pid in processes.items():
             print(f"{name}: {'running, pid ' + str(pid) if pid else 'stopped'}")
+        print(f"database: {local_airflow.database(args.home)}")
         return 0 if all(processes.values()) else 1
     except CompileError as exc:
         print(exc.render(), file=sys.stderr)

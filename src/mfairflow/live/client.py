@@ -20,6 +20,9 @@ from typing import Any, Mapping, Optional
 
 from ..errors import CompileError
 
+# Answers of an Airflow that is restarting or overloaded: a read is asked again.
+RETRIED_STATUS = (500, 502, 503, 504)
+
 
 class AirflowError(CompileError):
     """A failure talking to a live Airflow: what went wrong and what to do."""
@@ -34,6 +37,8 @@ class AirflowConfig:
     password: Optional[str] = field(default=None, repr=False)
     token: Optional[str] = field(default=None, repr=False)
     dags_folder: Optional[str] = None
+    # How long a call keeps trying while Airflow does not answer (a restarting api-server).
+    retry_s: float = 90.0
 
 
 def config_from_metaflow(env: Optional[Mapping[str, str]] = None) -> Optional[AirflowConfig]:
@@ -59,7 +64,16 @@ def config_from_metaflow(env: Optional[Mapping[str, str]] = None) -> Optional[Ai
         password=setting("AIRFLOW_PASSWORD", "AIRFLOW_REST_API_PASSWORD"),
         token=setting("AIRFLOW_TOKEN", "AIRFLOW_REST_API_TOKEN"),
         dags_folder=setting("AIRFLOW_DAGS_FOLDER"),
+        retry_s=_seconds(setting("AIRFLOW_API_RETRY_SECONDS"), AirflowConfig.retry_s),
     )
+
+
+def _seconds(value: Optional[str], default: float) -> float:
+    """A number of seconds from a setting; the default when unset or not a number."""
+    try:
+        return max(0.0, float(value)) if value is not None else default
+    except ValueError:
+        return default
 
 
 def dags_folder_from_metaflow() -> Optional[str]:
@@ -136,10 +150,13 @@ def parse_time(value: Optional[str]) -> Optional[float]:
 class AirflowClient:
     """The dozen Airflow endpoints mfairflow needs, on either API version."""
 
-    def __init__(self, config: AirflowConfig, timeout: float = 120.0) -> None:
+    def __init__(
+        self, config: AirflowConfig, timeout: float = 120.0, retry_s: Optional[float] = None
+    ) -> None:
         import httpx
 
         self.config = config
+        self.retry_s = config.retry_s if retry_s is None else retry_s
         self._http = httpx.Client(timeout=timeout)
         self._bearer: Optional[str] = config.token
         self.api_version = self._detect_version()
@@ -163,27 +180,45 @@ class AirflowClient:
     def _raw(self, method: str, path: str, **kwargs: Any):
         import httpx
 
-        # A loaded Airflow (one SQLite writer, 2 cores) can stall for a while: reads are retried
-        # on a timeout and on a 500/503 (SQLite's "database is locked"); a refused connection
-        # fails at once.
-        attempts = 3 if method == "GET" else 1
+        # Airflow may be restarting (connection refused, reset, 502/503) or loaded (one SQLite
+        # writer, 2 cores: timeouts, 500 "database is locked"): a call keeps trying, with a
+        # growing pause, for retry_s seconds, then fails clearly. A request that may have
+        # reached Airflow is repeated only when it changes nothing (GET); any request whose
+        # connection was refused never reached it.
+        deadline = time.monotonic() + self.retry_s
+        pause = 1.0
         failure: Exception = RuntimeError("no attempt")
-        for attempt in range(attempts):
+        answered = None  # the last 5xx answer, returned if the retries run out
+        while True:
             try:
                 response = self._http.request(method, self.config.url + path, **kwargs)
-            except httpx.TimeoutException as exc:
+            except httpx.ConnectError as exc:
                 failure = exc
-                continue
+            except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                failure = exc
+                if method != "GET":
+                    break
             except httpx.HTTPError as exc:
                 failure = exc
                 break
-            if response.status_code not in (500, 503) or attempt == attempts - 1:
-                return response
-            time.sleep(1 + attempt)
+            else:
+                if response.status_code not in RETRIED_STATUS or method != "GET":
+                    return response
+                answered = response
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if answered is not None:
+                    return answered
+                break
+            time.sleep(min(pause, remaining))  # and once more at the deadline
+            pause = min(pause * 2, 10.0)
+        waited = f"; tried for {self.retry_s:.0f} s" if self.retry_s >= 1 else ""
         raise AirflowError(
-            f"cannot reach Airflow at {self.config.url} ({type(failure).__name__}: {failure})",
+            f"cannot reach Airflow at {self.config.url} ({type(failure).__name__}: "
+            f"{failure}{waited})",
             hint="is Airflow running? (`mfairflow airflow status`); check "
-            "METAFLOW_AIRFLOW_REST_API_URL",
+            "METAFLOW_AIRFLOW_REST_API_URL; METAFLOW_AIRFLOW_API_RETRY_SECONDS sets how long "
+            "a call waits for a restarting Airflow",
         ) from None
 
     def _login(self) -> None:

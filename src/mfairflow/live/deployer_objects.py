@@ -46,9 +46,16 @@ class AirflowTriggeredRun(TriggeredRun):
     def status(self) -> Optional[str]:
         """Pending, Running, Succeeded or Failed (Airflow's run state); None if unknown."""
         try:
-            return run_status(_client(self.deployer.env_vars), self.name, self._run_ref())
-        except AirflowError:
+            return self._status()
+        except MetaflowException:
             return None
+
+    def _status(self) -> str:
+        """The run's status; a MetaflowException saying why when Airflow cannot tell."""
+        try:
+            return run_status(_client(self.deployer.env_vars), self.name, self._run_ref())
+        except AirflowError as exc:
+            raise MetaflowException(exc.render()) from None
 
     @property
     def is_running(self) -> bool:
@@ -56,9 +63,13 @@ class AirflowTriggeredRun(TriggeredRun):
         return self.status in ("Pending", "Running")
 
     def wait_for_completion(self, check_interval: int = 5, timeout: Optional[int] = None) -> None:
-        """Wait until the run ended; TimeoutError after ``timeout`` seconds."""
+        """Wait until the run ended; TimeoutError after ``timeout`` seconds.
+
+        An Airflow that stops answering (an api-server restarting) is waited for as long as
+        the client's retries last (METAFLOW_AIRFLOW_API_RETRY_SECONDS); then a
+        MetaflowException says what failed, rather than returning as if the run had ended."""
         started = time.time()
-        while self.is_running:
+        while self._status() in ("Pending", "Running"):
             if timeout is not None and time.time() - started > timeout:
                 raise TimeoutError("Airflow run did not complete within the specified timeout.")
             time.sleep(check_interval)

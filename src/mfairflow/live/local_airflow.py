@@ -1,10 +1,12 @@
 """`mfairflow airflow up/down/status`: a local Airflow on 127.0.0.1 for development and tests.
 
 Airflow 3: api-server, scheduler (LocalExecutor) and dag-processor; Airflow 2 (for smoke tests):
-webserver (basic auth on /api/v1) and scheduler (SequentialExecutor: Airflow 2 refuses the
-LocalExecutor on SQLite). Every process runs in its own process group whose id is kept in a pid
-file under the home folder, so `down` stops exactly what `up` started, with the workers and step
-processes they forked.
+webserver (basic auth on /api/v1) and scheduler (LocalExecutor on PostgreSQL, SequentialExecutor
+on SQLite, which Airflow 2 refuses the LocalExecutor). The database is SQLite in the home, or
+PostgreSQL (``--database postgres``, local_postgres.py) with its data folder in the home. Every
+process runs in its own process group, recorded (pid and start time) in the home's state file,
+so that `down` stops exactly what `up` started, with the workers and step processes they forked
+(processes.py); `up` on a home whose processes partly died restarts only those.
 """
 
 from __future__ import annotations
@@ -17,15 +19,18 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from . import local_env, local_postgres, processes
 from .client import AirflowClient, AirflowConfig, AirflowError
 
 STATE_FILE = "mfairflow-airflow.json"
+PASSWORD_FILE = "mfairflow-admin.json"
 USERNAME = "admin"
 UP_TIMEOUT_S = 300
+DATABASES = ("sqlite", "postgres")
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,8 @@ class LocalAirflow:
     home: Path
     port: int
     major: int
-    password: str
+    password: str = field(repr=False)
+    database: str = "sqlite"
 
     @property
     def url(self) -> str:
@@ -98,120 +104,37 @@ def airflow_major(airflow: str) -> int:
     return int(lines[-1].split(".")[0])
 
 
-def _free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _environment(
-    home: Path, port: int, major: int, secret: str, airflow: str, log_port: int
-) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
-    # Airflow 2's executors run `airflow tasks run` from PATH: this Airflow's, not another.
-    bin_dir = os.path.dirname(os.path.abspath(airflow))
-    env.update(
-        {
-            "PATH": bin_dir + os.pathsep + env.get("PATH", ""),
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__PARALLELISM": "8",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            # The scheduler's log server (8793 by default, on every interface): each home gets
-            # its own port, so that two local Airflows do not fight over one.
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_port),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    # SQLite: the scheduler and dag-processor wait up to 60 s for the lock (the default, 5 s,
-    # crashed the scheduler with "database is locked" while several runs started at once on a
-    # loaded machine). The api-server gives up after 10 s (see API_ENV): concurrent requests can
-    # deadlock on SQLite's lock until one side's wait ends, so a long wait there stalled every
-    # request for a minute; a short one ends such a deadlock with a 500 that clients retry.
-    (home / "mfairflow_sqlite.py").write_text(
-        'CONNECT_ARGS = {"timeout": 60}\nAPI_CONNECT_ARGS = {"timeout": 10}\n'
-    )
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(home), env.get("PYTHONPATH", "")) if p)
-    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = "mfairflow_sqlite.CONNECT_ARGS"
-    if major >= 3:
-        env.update(
-            {
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin",
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-                "AIRFLOW__API__HOST": "127.0.0.1",
-                "AIRFLOW__API__PORT": str(port),
-                "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-                "AIRFLOW__API_AUTH__JWT_SECRET": secret,
-                # New files are found within seconds, changed ones re-parsed as quickly.
-                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
-                # A loaded 2-core machine answers the workers slowly: 5 s (the default) fails.
-                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
-                "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
-            }
-        )
-    else:
-        env.update(
-            {
-                "AIRFLOW__CORE__EXECUTOR": "SequentialExecutor",
-                "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth",
-                "AIRFLOW__WEBSERVER__SECRET_KEY": secret,
-                "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",
-                "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(port),
-                "AIRFLOW__WEBSERVER__WORKERS": "1",
-                "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "5",
-                "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
-                "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
-            }
-        )
-    return env
-
-
-# What the api-server's environment changes (its SQLite lock wait, see _environment).
-API_ENV = {
-    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "mfairflow_sqlite.API_CONNECT_ARGS",
-}
-
-# The scheduler runs the tasks (LocalExecutor / SequentialExecutor children): at a lower CPU
-# priority they leave the API server its share of a small machine while runs are busy, so that
-# the CLI's calls are answered promptly.
-NICE = ("scheduler",)
-NICE_INCREMENT = 10
-
-
-def _lower_priority() -> None:
-    """In the child before exec: lower its CPU priority (the tasks it starts inherit it)."""
-    os.nice(NICE_INCREMENT)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
 def _read_state(home: Path) -> Optional[dict]:
     path = home / STATE_FILE
     if not path.exists():
         return None
-    return json.loads(path.read_text())
+    state = json.loads(path.read_text())
+    # State files of earlier versions kept bare pids (and no start times).
+    state["pids"] = {
+        name: rec if isinstance(rec, dict) else {"pid": rec, "start": None}
+        for name, rec in state["pids"].items()
+    }
+    state.setdefault("database", "sqlite")
+    return state
+
+
+def _write_state(home: Path, state: dict) -> None:
+    path = home / STATE_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(state, handle)
+
+
+def _instance(home: Path, state: dict) -> LocalAirflow:
+    return LocalAirflow(home, state["port"], state["major"], state["password"], state["database"])
 
 
 def running(home: Path) -> Optional[LocalAirflow]:
     """The Airflow `up` started under ``home``, if all its processes still run."""
     state = _read_state(home)
-    if not state or not all(_alive(pid) for pid in state["pids"].values()):
+    if not state or not all(processes.leader_alive(r) for r in state["pids"].values()):
         return None
-    return LocalAirflow(home, state["port"], state["major"], state["password"])
+    return _instance(home, state)
 
 
 def up(
@@ -220,113 +143,201 @@ def up(
     airflow: Optional[str] = None,
     timeout_s: float = UP_TIMEOUT_S,
     log=print,
+    database: Optional[str] = None,
+    parallelism: Optional[int] = None,
 ) -> LocalAirflow:
-    """Start (or reuse) a local Airflow under ``home`` and wait until its API answers."""
+    """Start a local Airflow under ``home`` (or reuse it, restarting only the processes that
+    died) and wait until its API answers.
+
+    ``database``: "sqlite" or "postgres"; by default what the home had (else sqlite)."""
+    if database is not None and database not in DATABASES:
+        raise AirflowError(f"unknown database {database!r}", hint=f"one of {', '.join(DATABASES)}")
     home_path = Path(home).resolve()
-    existing = running(home_path)
-    if existing is not None:
-        log(f"Airflow already runs under {home_path} (port {existing.port}); reusing it.")
-        _wait_api(existing, timeout_s)
-        return existing
-    if _read_state(home_path) is not None:  # a partly dead instance: clean it up first
-        down(str(home_path), log=log)
-    airflow = airflow or airflow_binary()
-    major = airflow_major(airflow)
-    (home_path / "dags").mkdir(parents=True, exist_ok=True)
-    (home_path / "logs").mkdir(exist_ok=True)
-    secret = secrets.token_hex(16)
-    env = _environment(home_path, port, major, secret, airflow, _free_port())
-    log(f"Migrating the Airflow {major} database under {home_path} ...")
-    migrate = subprocess.run(
-        [airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
-    )
-    if migrate.returncode != 0:
-        raise AirflowError(
-            f"`airflow db migrate` failed: {migrate.stderr.strip()[-1500:]}",
-            hint=f"see {home_path}; remove it to start from scratch",
-        )
-    password = secrets.token_urlsafe(12)
-    if major >= 3:
-        commands = {
-            "api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)],
-            "scheduler": [airflow, "scheduler"],
-            "dag-processor": [airflow, "dag-processor"],
-        }
-        passwords = home_path / "simple_auth_manager_passwords.json.generated"
-        # A restart keeps the credentials (the exports a shell holds stay valid); the token
-        # secret is new, so a client logs in again.
-        password = _kept_password(passwords) or password
-        passwords.write_text(json.dumps({USERNAME: password}))
-        os.chmod(passwords, 0o600)
-    else:
-        user = subprocess.run(
-            [
-                airflow,
-                "users",
-                "create",
-                "--username",
-                USERNAME,
-                # One word: a random password may start with "-" (argparse then takes it for
-                # an option).
-                f"--password={password}",
-                "--role",
-                "Admin",
-                "--email",
-                "admin@example.com",
-                "--firstname",
-                "Local",
-                "--lastname",
-                "Admin",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if user.returncode != 0:
-            raise AirflowError(
-                f"`airflow users create` failed: {user.stderr.strip()[-1500:]}",
-                hint=f"see {home_path}",
-            )
-        commands = {
-            "webserver": [airflow, "webserver", "--hostname", "127.0.0.1", "--port", str(port)],
-            "scheduler": [airflow, "scheduler"],
-        }
-    pids = {}
-    try:
-        for name, command in commands.items():
-            with open(home_path / "logs" / f"{name}.log", "ab") as out:
-                proc = subprocess.Popen(
-                    command,
-                    env={**env, **API_ENV} if name == "api-server" else env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                    preexec_fn=_lower_priority if name in NICE else None,
+    with processes.home_lock(home_path, log):
+        state = _read_state(home_path)
+        if state is not None:
+            if database is not None and database != state["database"]:
+                raise AirflowError(
+                    f"the Airflow under {home_path} runs on {state['database']}, not {database}",
+                    hint="`mfairflow airflow down` first to change the database",
                 )
-            pids[name] = proc.pid
-            (home_path / f"{name}.pid").write_text(f"{proc.pid}\n")
-        state = {"port": port, "major": major, "password": password, "pids": pids}
-        state_path = home_path / STATE_FILE
-        state_path.write_text(json.dumps(state))
-        os.chmod(state_path, 0o600)
-        instance = LocalAirflow(home_path, port, major, password)
-        log(f"Started {', '.join(commands)}; waiting for the API at {instance.url} ...")
+            return _restart_dead(home_path, state, timeout_s, log)
+        if database is None:
+            database = "postgres" if local_postgres.initialized(home_path) else "sqlite"
+        return _start(home_path, port, airflow, database, parallelism, timeout_s, log)
+
+
+def _restart_dead(home: Path, state: dict, timeout_s: float, log) -> LocalAirflow:
+    """Start again what died of a running home; leave what runs alone."""
+    pids = state["pids"]
+    dead = [name for name, rec in pids.items() if not processes.leader_alive(rec)]
+    instance = _instance(home, state)
+    if not dead:
+        log(f"Airflow already runs under {home} (port {state['port']}); reusing it.")
+        _wait_api(instance, timeout_s)
+        return instance
+    log(f"Restarting {', '.join(dead)} under {home} (the rest runs on) ...")
+    # What is left of a dead group (an api-server's workers, the tasks of a scheduler) goes
+    # first: it holds ports, and its tasks would run beside their own retries.
+    processes.stop({name: pids[name] for name in dead}, grace_s=10, reap=_reap)
+    if "scheduler" in dead:
+        alive = [rec for name, rec in pids.items() if name not in dead]
+        processes.kill_strays(state["token"], keep=alive)
+    try:
+        if "postgres" in dead:
+            _start_postgres(home, state)
+        env = local_env.environment(home, state)
+        for name, command in local_env.commands(state).items():
+            if name in dead:
+                _launch(home, state, name, command, env)
         _wait_api(instance, timeout_s)
     except BaseException:
-        down(str(home_path), log=lambda _msg: None)
+        # Stop what this call started; what ran before runs on (a later `up` tries again).
+        restarted = {name: state["pids"][name] for name in dead if name in state["pids"]}
+        processes.stop(restarted, grace_s=10, reap=_reap)
         raise
     return instance
 
 
-def _kept_password(passwords: Path) -> Optional[str]:
-    """The password an earlier `up` under this home gave the user, if any."""
+def _start(
+    home: Path,
+    port: int,
+    airflow: Optional[str],
+    database: str,
+    parallelism: Optional[int],
+    timeout_s: float,
+    log,
+) -> LocalAirflow:
+    airflow = airflow or airflow_binary()
+    major = airflow_major(airflow)
+    (home / "dags").mkdir(parents=True, exist_ok=True)
+    (home / "logs").mkdir(exist_ok=True)
+    state = {
+        "port": port,
+        "major": major,
+        "password": _kept_password(home) or secrets.token_urlsafe(12),
+        # Kept while the home runs: a restarted api-server must accept the scheduler's tokens.
+        "secret": secrets.token_hex(16),
+        "log_port": local_env.free_port(),
+        "token": secrets.token_hex(8),
+        "airflow": airflow,
+        "database": database,
+        "parallelism": parallelism or local_env.default_parallelism(),
+        "pids": {},
+    }
+    instance = _instance(home, state)
     try:
-        password = json.loads(passwords.read_text()).get(USERNAME)
-    except (OSError, ValueError, AttributeError):
-        return None
-    return password if isinstance(password, str) and password else None
+        if database == "postgres":
+            log(f"Starting PostgreSQL in {local_postgres.data_dir(home)} ...")
+            _start_postgres(home, state)
+        env = local_env.environment(home, state)
+        log(f"Migrating the Airflow {major} database ({database}) under {home} ...")
+        migrate = subprocess.run(
+            [airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
+        )
+        if migrate.returncode != 0:
+            raise AirflowError(
+                f"`airflow db migrate` failed: {migrate.stderr.strip()[-1500:]}",
+                hint=f"see {home}; remove it to start from scratch",
+            )
+        _set_password(home, state, env)
+        for name, command in local_env.commands(state).items():
+            _launch(home, state, name, command, env)
+        log(f"Started {', '.join(state['pids'])}; waiting for the API at {instance.url} ...")
+        _wait_api(instance, timeout_s)
+    except BaseException:
+        _down(home, log=lambda _msg: None)
+        raise
+    return instance
+
+
+def _launch(home: Path, state: dict, name: str, command: list, env: dict, **popen) -> None:
+    """Start one server in a process group of its own; record it in the state file."""
+    sqlite_api = name == "api-server" and state["database"] == "sqlite"
+    with open(home / "logs" / f"{name}.log", "ab") as out:
+        proc = subprocess.Popen(
+            command,
+            env={**env, **local_env.API_ENV} if sqlite_api else env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=local_env.lower_priority if name in local_env.NICE else None,
+            **popen,
+        )
+    state["pids"][name] = processes.record(proc.pid)
+    (home / f"{name}.pid").write_text(f"{proc.pid}\n")
+    _write_state(home, state)
+
+
+def _start_postgres(home: Path, state: dict) -> None:
+    """Start the home's PostgreSQL (its cluster made on the first start); wait until ready."""
+    server = local_postgres.Server(home)
+    if not local_postgres.initialized(home):
+        server.initdb()
+    fd = server.open_folder()
+    try:
+        folder, popen = server.popen_args(fd)
+        _launch(home, state, "postgres", server.command(folder), popen.pop("env"), **popen)
+    finally:
+        os.close(fd)
+    rec = state["pids"]["postgres"]
+    server.wait_ready(lambda: processes.leader_alive(rec))
+
+
+def _set_password(home: Path, state: dict, env: dict) -> None:
+    """Give the admin user the home's password (kept across `down`/`up`), never on a
+    command line: Airflow 3 reads a file, Airflow 2's `users create` its standard input."""
+    fd = os.open(home / PASSWORD_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({USERNAME: state["password"]}, handle)
+    if state["major"] >= 3:
+        passwords = home / "simple_auth_manager_passwords.json.generated"
+        passwords.write_text(json.dumps({USERNAME: state["password"]}))
+        os.chmod(passwords, 0o600)
+        return
+    user = subprocess.run(
+        [
+            state["airflow"],
+            "users",
+            "create",
+            "--username",
+            USERNAME,
+            "--role",
+            "Admin",
+            "--email",
+            "admin@example.com",
+            "--firstname",
+            "Local",
+            "--lastname",
+            "Admin",
+        ],
+        env=env,
+        # Asked twice (getpass); in a session of its own getpass has no terminal and reads
+        # the standard input.
+        input=f"{state['password']}\n{state['password']}\n",
+        start_new_session=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if user.returncode != 0:
+        raise AirflowError(
+            f"`airflow users create` failed: {user.stderr.strip()[-1500:]}",
+            hint=f"see {home}",
+        )
+
+
+def _kept_password(home: Path) -> Optional[str]:
+    """The password an earlier `up` under this home gave the user, if any."""
+    for name in (PASSWORD_FILE, "simple_auth_manager_passwords.json.generated"):
+        try:
+            password = json.loads((home / name).read_text()).get(USERNAME)
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(password, str) and password:
+            return password
+    return None
 
 
 def _wait_api(instance: LocalAirflow, timeout_s: float) -> None:
@@ -334,14 +345,15 @@ def _wait_api(instance: LocalAirflow, timeout_s: float) -> None:
     last: Optional[Exception] = None
     while time.monotonic() < deadline:
         state = _read_state(instance.home)
-        if state and not all(_alive(pid) for pid in state["pids"].values()):
-            dead = [name for name, pid in state["pids"].items() if not _alive(pid)]
-            raise AirflowError(
-                f"Airflow's {', '.join(dead)} stopped while starting",
-                hint=f"see {instance.home / 'logs'}/<name>.log",
-            )
+        if state:
+            dead = [n for n, r in state["pids"].items() if not processes.leader_alive(r)]
+            if dead:
+                raise AirflowError(
+                    f"Airflow's {', '.join(dead)} stopped while starting",
+                    hint=f"see {instance.home / 'logs'}/<name>.log",
+                )
         try:
-            client = AirflowClient(instance.config(), timeout=10)
+            client = AirflowClient(instance.config(), timeout=10, retry_s=0)
             client.request("GET", "/dags", params={"limit": 1})
             return
         except AirflowError as exc:
@@ -354,26 +366,29 @@ def _wait_api(instance: LocalAirflow, timeout_s: float) -> None:
 
 
 def down(home: str, log=print) -> list:
-    """Stop the processes `up` started under ``home`` (by their process groups)."""
+    """Stop the processes `up` started under ``home`` (their process groups, the tasks they
+    left, then PostgreSQL)."""
     home_path = Path(home).resolve()
+    with processes.home_lock(home_path, log):
+        return _down(home_path, log)
+
+
+def _down(home_path: Path, log) -> list:
+    """`down` with the home's lock held."""
     state = _read_state(home_path)
     if state is None:
         log(f"No Airflow started by mfairflow under {home_path}.")
         return []
-    stopped = []
-    for name, pid in state["pids"].items():
-        if _alive(pid):
-            os.killpg(pid, signal.SIGTERM)
-            stopped.append(name)
-    deadline = time.monotonic() + 30
-    for pid in state["pids"].values():
-        while _alive(pid) and time.monotonic() < deadline:
-            _reap(pid)
-            time.sleep(0.2)
-        if _alive(pid):
-            os.killpg(pid, signal.SIGKILL)
-        _reap(pid)
-    for name in state["pids"]:
+    pids = state["pids"]
+    servers = {name: rec for name, rec in pids.items() if name != "postgres"}
+    stopped = processes.stop(servers, reap=_reap)
+    if state.get("token"):
+        processes.kill_strays(state["token"], keep=[])
+    if "postgres" in pids:
+        # SIGINT: PostgreSQL's fast shutdown (SIGTERM waits for every client to leave).
+        postgres = {"postgres": pids["postgres"]}
+        stopped += processes.stop(postgres, signals={"postgres": signal.SIGINT}, reap=_reap)
+    for name in pids:
         (home_path / f"{name}.pid").unlink(missing_ok=True)
     (home_path / STATE_FILE).unlink()
     log(f"Stopped {', '.join(stopped) or 'nothing (already stopped)'} under {home_path}.")
@@ -392,4 +407,18 @@ def status(home: str) -> dict:
     state = _read_state(Path(home).resolve())
     if state is None:
         return {}
-    return {name: (pid if _alive(pid) else None) for name, pid in state["pids"].items()}
+    return {
+        name: (rec["pid"] if processes.leader_alive(rec) else None)
+        for name, rec in state["pids"].items()
+    }
+
+
+def database(home: str) -> Optional[str]:
+    """Where the home's Airflow keeps its database, in words; None without a state file."""
+    home_path = Path(home).resolve()
+    state = _read_state(home_path)
+    if state is None:
+        return None
+    if state["database"] == "postgres":
+        return f"postgres (socket {local_postgres.socket_path(home_path)})"
+    return f"sqlite ({home_path / 'airflow.db'})"
