@@ -17,7 +17,7 @@ OUT := out
 
 .PHONY: install install-af2 postgresql bench-live demo demo-live airflow airflow-down test snapshots bench lint fuzz clean test-matrix
 
-install: $(VENV)/.installed $(NODE_DIR)/.installed postgresql
+install: $(VENV)/.installed $(NODE_DIR)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,8 @@ $(NODE_DIR)/.installed:
 	touch $@
 
 # PostgreSQL from Debian where the machine has no server (`mfairflow airflow up --database
-# postgres`; the live tests run on it). Debian keeps initdb off PATH: look in its folder too.
+# postgres`; the live tests and bench-live run on it; `make demo` stays on SQLite and needs none).
+# Debian keeps initdb off PATH: look in its folder too.
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
 		(apt-get update -q && apt-get install -y -q postgresql)
@@ -60,7 +61,7 @@ airflow-down: install
 demo-live: install
 	$(BIN)/python scripts/demo_live.py examples/demo_flow.py $(OUT)
 
-test: install install-af2
+test: install install-af2 postgresql
 	MFAIRFLOW_AF2_PYTHON=$(AF2_VENV)/bin/python $(BIN)/pytest -q -n $(TEST_WORKERS) --durations=30
 
 snapshots: install install-af2
@@ -98,7 +99,7 @@ bench: install
 	$(BIN)/python bench/run.py
 
 # A live Airflow under load, PostgreSQL beside SQLite (tens of minutes): writes bench/live.md.
-bench-live: install
+bench-live: install postgresql
 	$(BIN)/python bench/live.py
 
 fuzz: install
