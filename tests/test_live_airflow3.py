@@ -36,8 +36,15 @@ CLI_FLOWS = {  # flow file → trigger options
     "switch_foreach_flow.py": ("--mode", "fan", "--width", "3"),
     "foreach_switch_flow.py": ("--width", "3"),
     "foreach_split_flow.py": ("--width", "2"),
+    # Issue 21: a switch case that goes straight to the meeting step, at the top and per split.
+    "if_without_else_flow.py": ("--choice", "direct", "--kinds", "bump,keep"),
 }
-SHAPES = ("switch_foreach_flow.py", "foreach_switch_flow.py", "foreach_split_flow.py")
+SHAPES = (
+    "switch_foreach_flow.py",
+    "foreach_switch_flow.py",
+    "foreach_split_flow.py",
+    "if_without_else_flow.py",
+)
 LINEAGE = ROOT / "tests" / "metaflow_lineage_probe.py"
 
 
@@ -151,6 +158,7 @@ def dag_of(flow: Path) -> str:
         "switch_foreach_flow": "SwitchForeachFlow",
         "foreach_switch_flow": "ForeachSwitchFlow",
         "foreach_split_flow": "ForeachSplitFlow",
+        "if_without_else_flow": "IfWithoutElseFlow",
     }[flow.stem]
 
 

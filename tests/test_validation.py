@@ -488,6 +488,59 @@ def test_foreach_inside_a_case_of_a_switch_inside_a_foreach_is_rejected(tmp_path
     )
 
 
+def test_empty_case_beside_a_foreach_case_of_a_switch_inside_a_foreach_names_the_foreach(
+    tmp_path,
+):
+    # The empty case comes first: it names the meeting step, which is no case step to blame
+    # (before issue 21 the walk ran on from it and blamed the end step).
+    text = graph_flow(
+        "EmptyCaseBesideForeachFlow",
+        """
+        @step
+        def start(self):
+            self.xs = [1, 2]
+            self.next(self.body, foreach="xs")
+
+        @step
+        def body(self):
+            self.x = "direct"
+            self.ys = [1]
+            self.next({"direct": self.merge, "fan": self.fan}, condition="x")
+
+        @step
+        def fan(self):
+            self.next(self.inner, foreach="ys")
+
+        @step
+        def inner(self):
+            self.next(self.inner_join)
+
+        @step
+        def inner_join(self, inputs):
+            self.next(self.merge)
+
+        @step
+        def merge(self):
+            self.next(self.join)
+
+        @step
+        def join(self, inputs):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+        """,
+    )
+    expect_user_error(
+        tmp_path,
+        "empty_case_beside_foreach_flow",
+        text,
+        message="case step 'fan' of the conditional step 'body' is a foreach",
+        step="fan",
+    )
+
+
 def test_recursive_conditional_step_is_rejected(tmp_path):
     text = graph_flow(
         "LoopFlow",
