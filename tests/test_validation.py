@@ -636,6 +636,7 @@ def test_every_zone_of_the_iana_database_is_accepted_and_loads_in_airflow():
     from importlib.resources import files
 
     import pendulum
+
     from mfairflow.analyzer.schedule import _HOST_NAMES, _is_zone
 
     zones = files("tzdata").joinpath("zones").read_text().split()

@@ -270,8 +270,7 @@ class RuntimeSpec:
     values)."""
     bootstrap: Tuple[str, ...]
     """Shell commands every task runs first: fetch and unpack the code package (kubernetes
-    target), write the flow's resolved Configs for ``--local-config-file`` (flows with
-    Configs)."""
+    target)."""
     flow_dir: Optional[str]
     """Directory the local target runs the flow in; None for the kubernetes target."""
     code_package_url: Optional[str]
@@ -293,6 +292,10 @@ class RuntimeSpec:
     pod_fields: Pairs = ()
     """Environment variables every pod takes from its own Pod object through Kubernetes'
     downward API (name → field path), as Metaflow's pods do; () for the local target."""
+    flow_configs: Optional[str] = None
+    """The flow's resolved Configs (JSON) that each task of the local target writes to its
+    ``--local-config-file``; None without Configs and on the kubernetes target (the code
+    package carries them)."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ def analyze_params(ctx: FlowContext) -> tuple[ParamSpec, ...]:
     location = ctx.flow_location()
     for param in _in_declaration_order(ctx.flow):
         if getattr(param, "IS_CONFIG_PARAMETER", False):
-            continue  # a Config is resolved now and reaches every task (runtime.config_env)
+            continue  # a Config is resolved now and reaches every task (runtime.config_refs)
         name = param.name
         if not _VALID_NAME.fullmatch(name):
             raise CompileError(
