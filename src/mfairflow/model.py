@@ -101,6 +101,8 @@ class ParamSpec:
     description: Optional[str]
     env_var: str
     """Environment variable through which Metaflow's `init` command reads the value."""
+    kind: str = "str"
+    """The Metaflow type `init` reads the value as: int, float, bool, str or json."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,8 @@ class EventParameter:
     """The Asset (event name) whose extra carries the value."""
     field: str
     """The key of the extra."""
+    kind: str = "str"
+    """The parameter's Metaflow type (ParamSpec.kind): the value is checked and converted by it."""
 
 
 @dataclass(frozen=True)

@@ -259,8 +259,9 @@ def task_env(
         for param in params:
             expression = f"params[{param.name!r}]"
             if param.name in from_events:
+                # The text init reads, checked and converted by the DAG (event_param_text).
                 expression = f"trigger_value({param.name!r}, {expression}, {TRIGGERING_EVENTS})"
-            if param.type in ("object", "array"):
+            elif param.type in ("object", "array"):
                 expression += " | tojson"
             env[param.env_var] = "{{ " + expression + " }}"
     return tuple(env.items())
