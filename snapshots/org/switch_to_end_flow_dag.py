@@ -102,6 +102,16 @@ RESOURCES = k8s.V1ResourceRequirements(
 )
 # Kubernetes secrets whose keys become environment variables of every pod.
 SECRETS = []
+# The pod's own name, namespace, uid, service account and node, which Metaflow's @kubernetes
+# records as task metadata: fields of the Pod object (Kubernetes' downward API).
+POD_FIELDS = {
+    "METAFLOW_KUBERNETES_NAMESPACE": "metadata.namespace",
+    "METAFLOW_KUBERNETES_POD_NAMESPACE": "metadata.namespace",
+    "METAFLOW_KUBERNETES_POD_NAME": "metadata.name",
+    "METAFLOW_KUBERNETES_POD_ID": "metadata.uid",
+    "METAFLOW_KUBERNETES_SERVICE_ACCOUNT_NAME": "spec.serviceAccountName",
+    "METAFLOW_KUBERNETES_NODE_IP": "status.hostIP",
+}
 
 
 # Environment of every task (a step's own variables are added to it).
@@ -217,6 +227,15 @@ def announce_finish(context, result=None) -> None:
 # Built once: every pod shares these (their values are not templated).
 COMMON_ENV_VARS = [
     k8s.V1EnvVar(name=name, value=value) for name, value in COMMON_ENV.items()
+]
+COMMON_ENV_VARS += [
+    k8s.V1EnvVar(
+        name=name,
+        value_from=k8s.V1EnvVarSource(
+            field_ref=k8s.V1ObjectFieldSelector(field_path=path)
+        ),
+    )
+    for name, path in POD_FIELDS.items()
 ]
 
 
