@@ -114,12 +114,12 @@ def switch_merge(ctx: FlowContext, node) -> SwitchCases:
     Each case is a chain of linear steps, foreaches and static splits (each joined inside the
     case) and nested switches that ends in one common step, or is empty: the switch names the
     step where the cases meet (an "if without else"), which then reads the switch step's own
-    task. A nested switch either meets
-    inside the case, or its cases end where the outer cases meet: that case's last step is
-    then the nested switch's choice (``(switch, {case: last step})``). A case that leads back
-    to the switch (a recursive switch) cannot be an Airflow DAG. A switch inside a foreach body
-    skips its unchosen cases split by split, which a foreach inside such a case cannot follow
-    (its skipped instances leave no splits to map over).
+    task. A nested switch either meets inside the case, or its cases end where the outer
+    cases meet: that case's last step is then the nested switch's choice (``(switch, {case:
+    last step})``). A case that leads back to the switch (a recursive switch) cannot be an
+    Airflow DAG. A switch inside a foreach body skips its unchosen cases split by split, which
+    a foreach inside such a case cannot follow (its skipped instances leave no splits to map
+    over).
     """
     graph = ctx.graph
     where = {"step": node.name, "location": ctx.step_location(node.name)}
