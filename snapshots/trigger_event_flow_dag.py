@@ -3,6 +3,8 @@
 # Do not edit by hand: change the flow, run `airflow create` again and review the diff.
 import hashlib
 import json
+import math
+import reprlib
 from datetime import datetime, timedelta
 
 import pendulum
@@ -41,6 +43,11 @@ except ImportError:
             ) from None
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from kubernetes.client import models as k8s
+
+try:  # Airflow 3
+    from airflow.sdk.exceptions import AirflowFailException
+except ImportError:  # Airflow 2
+    from airflow.exceptions import AirflowFailException
 
 DAG_ID = "EventFlow"
 FLOW_NAME = "EventFlow"
@@ -199,10 +206,19 @@ TRIGGERS = {
     "data.ready": "event",
     "model.trained": "event",
 }
-# Parameters a triggering event sets: parameter → (event, field of the event's extra).
+# Parameters a triggering event sets: parameter → (event, field of the event's extra, the
+# parameter's type, which the value is checked and converted by: event_param_text).
 EVENT_PARAMETERS = {
-    "alpha": ("data.ready", "value"),
-    "labels": ("data.ready", "labels"),
+    "alpha": ("data.ready", "value", "int"),
+    "labels": ("data.ready", "labels", "json"),
+}
+# What a parameter of each type takes (param_text).
+PARAM_TYPES = {
+    "int": "an integer",
+    "float": "a finite number",
+    "bool": "true or false",
+    "str": "Unicode text",
+    "json": "JSON",
 }
 
 
@@ -286,11 +302,11 @@ def trigger_events(events) -> str:
     return json.dumps(found)
 
 
-def trigger_value(param: str, value, events):
-    """A parameter of the run: the field EVENT_PARAMETERS names in the newest triggering
-    event that has it, else the param's own value (a manual run's conf, or its default).
-    """
-    event_name, field = EVENT_PARAMETERS[param]
+def trigger_value(param: str, value, events) -> str:
+    """A parameter of the run as the text Metaflow's init reads: the field EVENT_PARAMETERS
+    names in the newest triggering event that has it, else the param's own value (a manual
+    run's conf, or its default), checked and converted by the parameter's type."""
+    event_name, field, kind = EVENT_PARAMETERS[param]
     newest = None
     for asset in events:
         if asset_name(asset) == event_name:
@@ -298,7 +314,59 @@ def trigger_value(param: str, value, events):
                 if field in (event.extra or {}):
                     if newest is None or event.timestamp >= newest.timestamp:
                         newest = event
-    return value if newest is None else newest.extra[field]
+    if newest is None:
+        # A value Airflow checked against the param; a JSON one as a value, not as text.
+        text = json.dumps(value) if kind == "json" else value
+        return event_param_text(kind, text, f"parameter {param!r}")
+    source = f"field {field!r} of event {event_name!r} for parameter {param!r}"
+    return event_param_text(kind, newest.extra[field], source)
+
+
+def event_param_text(kind: str, value, source: str) -> str:
+    """``param_text`` of the value: at most 64 KiB of Unicode text without NUL (a process
+    environment holds 128 KiB per string). A value that does not fit fails the run without
+    retries, naming ``source``. Nothing of the value is evaluated: a macro's result is not
+    rendered again, and it reaches the step as an environment value, never as shell."""
+    try:
+        text = param_text(kind, value)
+        size = 0 if text is None else len(text.encode())
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        text = None
+    shown = reprlib.repr(value)
+    if text is None:
+        problem = f"{shown} is not {PARAM_TYPES[kind]}"
+    elif "\0" in text:
+        problem = f"{shown} holds a NUL character, which no environment can hold"
+    elif size > 65536:
+        problem = f"{shown} is longer than 64 KiB ({size} bytes)"
+    else:
+        return text
+    raise AirflowFailException(f"{source}: {problem}; the run does not start")
+
+
+def param_text(kind: str, value):
+    """The text Metaflow's init reads for ``value`` as a parameter of type ``kind``, or None
+    when the value is not of that type. For a json parameter a string is JSON text; a str
+    parameter takes another JSON value as its JSON text (as on Argo Workflows)."""
+    if kind == "str":
+        if isinstance(value, str) or value is None:
+            return value
+        return json.dumps(value, allow_nan=False)
+    if kind == "json":
+        parsed = json.loads(value) if isinstance(value, str) else value
+        return json.dumps(parsed, allow_nan=False)
+    if kind == "bool":
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.capitalize()
+        return str(value) if isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    if kind == "float":
+        number = float(value)
+        return repr(number) if math.isfinite(number) else None
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else None
+    return str(int(value))
 
 
 def asset_or_time(cron: str, timezone: str = "UTC"):
@@ -440,8 +508,7 @@ with DAG(
             ),
             "METAFLOW_INIT_LABELS": (
                 "{{ trigger_value('labels', params['labels'], (triggering_asset_events if "
-                "triggering_asset_events is defined else triggering_dataset_events)) | "
-                "tojson }}"
+                "triggering_asset_events is defined else triggering_dataset_events)) }}"
             ),
             "METAFLOW_INIT_UNMAPPED": "{{ params['unmapped'] }}",
         },

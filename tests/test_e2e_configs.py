@@ -4,7 +4,8 @@ A Config is not an Airflow param: it is resolved when the DAG is compiled (``--c
 ``--config-value``, a ``default=`` file, ``default_value=`` as a dict, JSON text or a function,
 a custom ``parser=``, ``plain=True``) and reaches every task already parsed, as Metaflow hands
 configs to its Argo Workflows tasks: METAFLOW_FLOW_CONFIG_VALUE names each ``kv.<name>`` and
-the task reads the values from ``--local-config-file``, never running the parser again (so a
+the task reads the values from ``--local-config-file`` (written from the DAG's FLOW_CONFIGS; on
+the kubernetes target from the code package's CONFIG file), never running the parser again (so a
 TOML file or a custom text format works); a decorator argument written with ``config_expr``
 is resolved then too. Before, a Config with
 ``default_value=`` was rejected ("declared str but its default ... is a dict") and a file Config
@@ -67,7 +68,7 @@ def test_every_config_form_reaches_every_task(airflow):
     assert '"GAMMA": "3"' in source  # config_expr in @environment, resolved at deploy time
     refs = re.search(r'"METAFLOW_FLOW_CONFIG_VALUE": \'(.*)\',', source).group(1)
     assert json.loads(refs) == {name: f"kv.{name}" for name in DEFAULTS}  # no text to parse
-    assert '"MFAIRFLOW_FLOW_CONFIGS": ' in source  # the parsed values, for the reviewer
+    assert "\nFLOW_CONFIGS = " in source  # the parsed values, for the reviewer
     run = run_ok(deployed)
     assert seen(run) == {step: DEFAULTS for step in ("start", "decorated", "end")}
     assert run["steps"]["decorated"][0]["artifacts"]["gamma_env"] == "'3'"
@@ -104,3 +105,16 @@ def test_configs_given_at_deploy_time_win_over_the_defaults(airflow):
     run = run_ok(redeployed)
     assert seen(run) == {step: expected for step in ("start", "decorated", "end")}
     assert run["steps"]["decorated"][0]["artifacts"]["gamma_env"] == "'5'"
+
+
+def test_a_config_of_300_kb_reaches_every_task(airflow):
+    # More than a process environment string holds (128 KiB): it used to travel in
+    # MFAIRFLOW_FLOW_CONFIGS, and every task died with "Argument list too long" (issue 21).
+    deployed = airflow.deploy("big_config_flow.py")
+    source = deployed.dag_file.read_text()
+    assert "FLOW_CONFIGS = " in source and "MFAIRFLOW_FLOW_CONFIGS" not in source
+    run = run_ok(deployed)
+    end = run["steps"]["end"][0]["artifacts"]
+    assert (end["count"], end["ok"]) == ("3400", "True")
+    local = deployed.probe(run_id=deployed.local_run(), namespace="-")
+    assert local["steps"]["end"][0]["artifacts"]["digest"] == end["digest"]

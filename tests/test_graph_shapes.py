@@ -5,7 +5,9 @@ compared with a local Metaflow run: artifacts, foreach stacks and the tasks each
 from __future__ import annotations
 
 import ast
+import os
 import re
+from pathlib import Path
 
 import pytest
 from test_e2e_local import LocalAirflow, artifacts
@@ -170,3 +172,74 @@ def test_nested_switches_meeting_inside_the_case_and_at_the_outer_merge(airflow)
         args = ("--outer", outer, "--first", first, "--second", second)
         run = run_and_compare(deployed, {"outer": outer, "first": first, "second": second}, args)
         assert run["steps"]["merge"][0]["artifacts"]["final"] == repr(final)
+
+
+def test_switch_case_going_straight_to_the_meeting_step(airflow):
+    # An "if without else": the direct case names the step where the cases meet, which then
+    # reads the switch step's own task; inside the foreach each split chooses for itself.
+    deployed = airflow.deploy("if_without_else_flow.py")
+    source = deployed.dag_file.read_text()
+    joined = re.sub(r"[\"']\s*\n\s*[\"']", "", source)
+    assert "{'prepare': 'gather', 'finish': 'start'}[ti.xcom_pull(task_ids='start')]" in joined
+    assert "{'bump': 'bump', 'meet': 'body'}.get(" in joined
+    assert 'pre_execute=run_if_chosen("body", "bump")' in source
+    for choice, kinds in (("fan", "bump,keep,bump"), ("direct", "keep,keep"), ("fan", "bump")):
+        run = run_and_compare(
+            deployed, {"choice": choice, "kinds": kinds}, ("--choice", choice, "--kinds", kinds)
+        )
+        fan = {"prepare", "scale", "gather"}
+        assert (set(run["steps"]) & fan == fan) == (choice == "fan")
+        total = 60 if choice == "fan" else 1
+        assert run["steps"]["finish"][0]["artifacts"]["total"] == repr(total)
+        split_kinds = kinds.split(",")
+        bumped = [i for i, kind in enumerate(split_kinds) if kind == "bump"]
+        assert [t["stack"] for t in run["steps"].get("bump", [])] == [[i] for i in bumped]
+        assert [t["stack"] for t in run["steps"]["meet"]] == [[i] for i in range(len(split_kinds))]
+        labels = [
+            f"{i}:{kind}+bumped".upper() if kind == "bump" else f"{i}:{kind}".upper()
+            for i, kind in enumerate(split_kinds)
+        ]
+        assert run["steps"]["join"][0]["artifacts"]["labels"] == repr(labels)
+
+
+def test_nested_switches_with_cases_going_straight_to_the_meeting_step(airflow):
+    deployed = airflow.deploy("nested_if_flow.py")
+    for outer, inner, final in (
+        ("flat", "x", "start"),
+        ("deep", "y", "start/choose"),
+        ("deep", "x", "start/choose/x"),
+    ):
+        run = run_and_compare(
+            deployed, {"outer": outer, "inner": inner}, ("--outer", outer, "--inner", inner)
+        )
+        assert run["steps"]["merge"][0]["artifacts"]["final"] == repr(final)
+
+
+def test_switch_cases_naming_one_step_and_a_case_going_to_the_end_step(airflow):
+    deployed = airflow.deploy("switch_to_end_flow.py")
+    source = deployed.dag_file.read_text()
+    assert source.count("start_choice >> middle") == 1
+    for first, then, final in (("b", "skip", "start/middle"), ("a", "work", "start/middle/work")):
+        run = run_and_compare(
+            deployed, {"first": first, "then": then}, ("--first", first, "--then", then)
+        )
+        assert run["steps"]["end"][0]["artifacts"]["final"] == repr(final)
+
+
+def test_switch_case_going_straight_to_the_meeting_step_on_airflow_2(tmp_path):
+    af2_python = os.environ.get("MFAIRFLOW_AF2_PYTHON")
+    assert af2_python, "MFAIRFLOW_AF2_PYTHON must name the Airflow 2.10 python (make install-af2)"
+    airflow2 = LocalAirflow(tmp_path / "airflow2", str(Path(af2_python).with_name("airflow")))
+    deployed = airflow2.deploy("if_without_else_flow.py")
+    for choice, kinds, steps, labels, total in (
+        ("direct", "bump,keep", {"bump"}, ["0:BUMP+BUMPED", "1:KEEP"], 1),
+        ("fan", "keep", {"prepare", "scale", "gather"}, ["0:KEEP"], 60),
+    ):
+        code, log, _ = deployed.dags_test({"choice": choice, "kinds": kinds})
+        assert code == 0, log[-5000:]
+        assert "{taskinstance.py:" in log  # Airflow 2's own task runner ran it
+        run = deployed.probe()
+        assert run["successful"]
+        assert set(run["steps"]) == {"start", "finish", "body", "meet", "join", "end"} | steps
+        assert run["steps"]["join"][0]["artifacts"]["labels"] == repr(labels)
+        assert run["steps"]["join"][0]["artifacts"]["total"] == repr(total)

@@ -36,8 +36,15 @@ CLI_FLOWS = {  # flow file → trigger options
     "switch_foreach_flow.py": ("--mode", "fan", "--width", "3"),
     "foreach_switch_flow.py": ("--width", "3"),
     "foreach_split_flow.py": ("--width", "2"),
+    # Issue 21: a switch case that goes straight to the meeting step, at the top and per split.
+    "if_without_else_flow.py": ("--choice", "direct", "--kinds", "bump,keep"),
 }
-SHAPES = ("switch_foreach_flow.py", "foreach_switch_flow.py", "foreach_split_flow.py")
+SHAPES = (
+    "switch_foreach_flow.py",
+    "foreach_switch_flow.py",
+    "foreach_split_flow.py",
+    "if_without_else_flow.py",
+)
 LINEAGE = ROOT / "tests" / "metaflow_lineage_probe.py"
 
 
@@ -151,6 +158,7 @@ def dag_of(flow: Path) -> str:
         "switch_foreach_flow": "SwitchForeachFlow",
         "foreach_switch_flow": "ForeachSwitchFlow",
         "foreach_split_flow": "ForeachSplitFlow",
+        "if_without_else_flow": "IfWithoutElseFlow",
     }[flow.stem]
 
 
@@ -502,6 +510,37 @@ def test_timezone_schedule_next_run_as_airflow_reports_it(live_airflow):
     assert dag["timetable_description"], dag
 
 
+def assert_bad_payload_fails_its_run(live, flow: Path) -> None:
+    """An int parameter given "1; touch MARKER": the run fails at its start task, once (no
+    retry), and the task's log names the event's field and the parameter (issue 21.9)."""
+    c = client(live)
+    published = cli(
+        live,
+        flow,
+        "airflow",
+        "publish-event",
+        "mfairflow.test.ready",
+        "--payload",
+        '{"value": "1; touch MARKER"}',
+    )
+    assert published.returncode == 0, published.stdout + published.stderr
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        runs = c.list_runs("EventFlow")
+        if len(runs) == 2 and all(r["state"] in ("success", "failed") for r in runs):
+            break
+        time.sleep(3)
+    failed = [r for r in runs if r["state"] == "failed"]
+    assert len(runs) == 2 and len(failed) == 1, runs
+    base = f"/dags/EventFlow/dagRuns/{failed[0]['dag_run_id']}/taskInstances/start"
+    start = c.request("GET", base).json()
+    assert (start["state"], start["try_number"]) == ("failed", 1), start
+    log = c.request("GET", f"{base}/logs/1", headers={"Accept": "application/json"}).text
+    assert "field 'value' of event 'mfairflow.test.ready' for parameter 'alpha'" in log, log[-3000:]
+    assert "is not an integer; the run does not start" in log, log[-3000:]
+    assert not list(live.base.rglob("MARKER"))
+
+
 def latest_run_of(live, flow: Path, flow_name: str, dag_id: str, timeout: float = 420) -> dict:
     """Wait for the DAG's first run to finish (one that Airflow itself started); its probe."""
     state = wait_run(live, dag_id, timeout)
@@ -540,6 +579,8 @@ def test_trigger_on_finish_and_events_start_runs_by_themselves(live_airflow):
     assert c.list_runs("DownstreamFlow") == [] and c.list_runs("EventFlow") == []
     up = cli(live, flows["upstream"], "airflow", "trigger", "--run-id-file", "run_id")
     assert up.returncode == 0, up.stdout + up.stderr
+    # Jinja, shell and quotes in a payload reach the parameter as text (issue 21.9).
+    word = "{{ 7*7 }} $(touch MARKER) `touch MARKER` 'q' \"dq\""
     published = cli(
         live,
         flows["event"],
@@ -547,7 +588,7 @@ def test_trigger_on_finish_and_events_start_runs_by_themselves(live_airflow):
         "publish-event",
         "mfairflow.test.ready",
         "--payload",
-        '{"value": 42, "word": "hello"}',
+        json.dumps({"value": 42, "word": word}),
     )
     assert published.returncode == 0, published.stdout + published.stderr
     assert "Event mfairflow.test.ready published" in published.stdout + published.stderr
@@ -580,8 +621,10 @@ def test_trigger_on_finish_and_events_start_runs_by_themselves(live_airflow):
     event = latest_run_of(live, flows["event"], "EventFlow", "EventFlow")
     assert event["airflow_state"] == "success" and event["run_type"] == "asset_triggered", event
     got = event["steps"]["start"][0]["artifacts"]
-    assert got["got"] == repr([42, "hello", "untouched"])
+    assert got["got"] == repr([42, word, "untouched"])
     assert got["event_name"] == repr("mfairflow.test.ready")
+    assert not list(live.base.rglob("MARKER"))
+    assert_bad_payload_fails_its_run(live, flows["event"])
 
     # Airflow knows no Asset of that name: a clear error, from the CLI and from Python.
     unknown = cli(live, flows["event"], "airflow", "publish-event", "no.such.event")

@@ -134,6 +134,8 @@ FLOWS = {
     # The guide's quick start (a @kubernetes step), plain and with the organization example.
     "my_flow.py": ("MyAirflowFlow", {"result": sum(range(1000000))}),
     "org/my_flow.py": ("MyAirflowFlow", {"result": sum(range(1000000))}),
+    # A Config of ~300 KB (more than an environment string holds): from the code package.
+    "big_config_flow.py": ("BigConfigFlow", {"count": 3400, "ok": True}),
 }
 FLOW_DIRS = {
     "fan_flow.py": ROOT / "tests" / "datastore_flows",
@@ -156,6 +158,7 @@ CASES = [
     ("azure", "hooked_flow.py"),  # exit hooks' pods: Metaflow's exit-hook script reads the run
     ("s3", "my_flow.py"),
     ("gs", "org/my_flow.py"),
+    ("s3", "big_config_flow.py"),
 ]
 
 

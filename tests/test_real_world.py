@@ -37,7 +37,8 @@ def test_config_values_are_resolved_at_deploy_time_and_reach_every_task(airflow,
     deployed = airflow.deploy("config_flow.py", extra_files=("config_flow.json",))
     source = deployed.dag_file.read_text()
     assert '"METAFLOW_FLOW_CONFIG_VALUE": \'{"cfg":"kv.cfg"}\'' in source
-    assert '"MFAIRFLOW_FLOW_CONFIGS": \'{"user_configs":{"cfg":[{"alpha":3' in source
+    assert "\nFLOW_CONFIGS = " in source
+    assert '\'{"user_configs":{"cfg":[{"alpha":3' in source
     assert '"ALPHA": "3"' in source  # config_expr in @environment, resolved
     run = run_ok(deployed)
     assert run["steps"]["start"][0]["artifacts"]["alpha"] == "3"

@@ -197,3 +197,32 @@ def test_cloud_datastore_dag_matches_snapshot(kind, tmp_path, snapshot):
     assert result.proc.returncode == 0, result.proc.stderr
     snapshot.snapshot_dir = ROOT / "snapshots" / "datastores"
     snapshot.assert_match(portable(result.source), f"{kind}_foreach_flow_dag.py")
+
+
+def test_every_name_a_dag_file_defines_is_one_a_task_variable_avoids():
+    """A step's variable in the DAG file must not shadow the file's own names: every name the
+    snapshots define at the top level (imports, constants, helpers) is in TEMPLATE_NAMES."""
+    from mfairflow.analyzer.names import TEMPLATE_NAMES
+
+    def defined(statements) -> set:
+        names = set()
+        for node in statements:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Assign):
+                names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+            elif isinstance(node, ast.Try):
+                names |= defined(node.body) | defined(node.orelse)
+                for handler in node.handlers:
+                    names |= defined(handler.body)
+            elif isinstance(node, ast.With):
+                names |= {i.optional_vars.id for i in node.items if i.optional_vars}
+        return names
+
+    files = sorted(ROOT.joinpath("snapshots").rglob("*_dag.py"))
+    assert len(files) > 60
+    for path in files:
+        missing = defined(ast.parse(path.read_text()).body) - TEMPLATE_NAMES
+        assert not missing, f"{path.name}: {sorted(missing)}"

@@ -22,6 +22,7 @@ from typing import Optional
 
 import pytest
 from conftest import ROOT, compile_flow
+from dag_inspect import load_dag
 
 # (mfairflow's header line: `create` replaces only a DAG file mfairflow generated)
 OLD_DAG = (
@@ -371,6 +372,30 @@ def test_exit_hook_that_cannot_run_is_rejected(tmp_path, hook, message):
     expect_user_error(tmp_path, "hook_flow", text, message=message, at_class=True)
 
 
+@pytest.mark.parametrize("length", [229, 230])
+def test_exit_hook_whose_task_id_passes_airflows_limit_is_rejected(tmp_path, length):
+    # The hook's task is exit_hook_on_success_<name>: 21 + 229 = 250 characters, Airflow's
+    # longest task id; one more and the DAG failed to import on both Airflows (issue 21).
+    name = "h" * length
+    prelude = f"\n\ndef {name}(run=None):\n    pass\n\n\n"
+    text = linear_flow(
+        "LongHookFlow", prelude=prelude, flow_decos=(f"@exit_hook(on_success=[{name}])",)
+    )
+    if length == 229:
+        expect_compiles(tmp_path, "long_hook_flow", text)
+        dag = load_dag(tmp_path / "dags" / "long_hook_flow_dag.py")  # Airflow 3's DagBag
+        assert f"exit_hook_on_success_{name}" in dag.task_ids
+        return
+    expect_user_error(
+        tmp_path,
+        "long_hook_flow",
+        text,
+        message=f"the exit hook {name[:40]!r}... of @exit_hook(on_success=...) makes an Airflow "
+        "task id longer than Airflow's 250 characters",
+        at_class=True,
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Foreach and conditional shapes (guide: "Foreach Limitations")
 
@@ -488,6 +513,59 @@ def test_foreach_inside_a_case_of_a_switch_inside_a_foreach_is_rejected(tmp_path
     )
 
 
+def test_empty_case_beside_a_foreach_case_of_a_switch_inside_a_foreach_names_the_foreach(
+    tmp_path,
+):
+    # The empty case comes first: it names the meeting step, which is no case step to blame
+    # (before issue 21 the walk ran on from it and blamed the end step).
+    text = graph_flow(
+        "EmptyCaseBesideForeachFlow",
+        """
+        @step
+        def start(self):
+            self.xs = [1, 2]
+            self.next(self.body, foreach="xs")
+
+        @step
+        def body(self):
+            self.x = "direct"
+            self.ys = [1]
+            self.next({"direct": self.merge, "fan": self.fan}, condition="x")
+
+        @step
+        def fan(self):
+            self.next(self.inner, foreach="ys")
+
+        @step
+        def inner(self):
+            self.next(self.inner_join)
+
+        @step
+        def inner_join(self, inputs):
+            self.next(self.merge)
+
+        @step
+        def merge(self):
+            self.next(self.join)
+
+        @step
+        def join(self, inputs):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+        """,
+    )
+    expect_user_error(
+        tmp_path,
+        "empty_case_beside_foreach_flow",
+        text,
+        message="case step 'fan' of the conditional step 'body' is a foreach",
+        step="fan",
+    )
+
+
 def test_recursive_conditional_step_is_rejected(tmp_path):
     text = graph_flow(
         "LoopFlow",
@@ -531,6 +609,44 @@ def test_schedule_timezone_that_is_no_zone_name_is_rejected(tmp_path, zone):
         message=f"@schedule(timezone={eval(zone)!r}) is not a time zone name Airflow knows",
         at_class=True,
     )
+
+
+@pytest.mark.parametrize(
+    "zone", ["localtime", "posixrules", "Factory", "posix/Europe/Berlin", "right/UTC"]
+)
+def test_schedule_timezone_that_each_host_reads_its_own_way_is_rejected(tmp_path, zone):
+    # Python's tz files answer these names, but they are no IANA zones: "localtime" is each
+    # Airflow host's own setting (the schedule would move with the host), "posixrules" its
+    # default rules, "Factory" the database's "local time unknown", posix/ and right/ other
+    # roots of the database (right/ counts leap seconds).
+    text = linear_flow("TzFlow", flow_decos=(f"@schedule(daily=True, timezone={zone!r})",))
+    expect_user_error(
+        tmp_path,
+        "tz_flow",
+        text,
+        message=f"@schedule(timezone={zone!r}) is not an IANA time zone name: each Airflow "
+        "host reads it from its own tz files",
+        at_class=True,
+    )
+
+
+def test_every_zone_of_the_iana_database_is_accepted_and_loads_in_airflow():
+    """The rule: the zones and links of IANA's database (the tzdata package's list, the same
+    on every host), each of which Airflow's pendulum loads; nothing a host adds."""
+    from importlib.resources import files
+
+    import pendulum
+
+    from mfairflow.analyzer.schedule import _HOST_NAMES, _is_zone
+
+    zones = files("tzdata").joinpath("zones").read_text().split()
+    assert len(zones) > 500 and "Europe/Berlin" in zones and "US/Eastern" in zones
+    for zone in zones:
+        if zone in _HOST_NAMES:
+            continue  # Factory: rejected before this check
+        assert _is_zone(zone), zone
+        assert pendulum.timezone(zone).name == zone
+    assert not _is_zone("localtime") and not _is_zone("posix/Europe/Berlin")
 
 
 @pytest.mark.parametrize(

@@ -410,8 +410,13 @@ def test_config_whose_parser_cannot_read_json_compiles(tmp_path):
     )
     source = expect_compiles(tmp_path, "kv_config_flow", text)
     assert '"METAFLOW_FLOW_CONFIG_VALUE": \'{"kv":"kv.kv"}\'' in source
-    assert '"MFAIRFLOW_FLOW_CONFIGS": \'{"user_configs":{"kv":[{"a":"1"},false]}}\'' in source
-    assert "--local-config-file=/tmp/mfairflow-configs.json" in source
+    # The pods read the values from the code package's CONFIG file (as on Argo Workflows),
+    # never from their environment or command line.
+    assert "--local-config-file" not in source and '"a":"1"' not in source
+    source = expect_compiles(tmp_path, "kv_config_flow", text, "--target", "local")
+    assert '"METAFLOW_FLOW_CONFIG_VALUE": \'{"kv":"kv.kv"}\'' in source
+    assert 'FLOW_CONFIGS = \'{"user_configs":{"kv":[{"a":"1"},false]}}\'' in source
+    assert '--local-config-file="$MFAIRFLOW_TMP/configs.json"' in source
 
 
 def test_config_whose_parser_returns_no_json_data_is_rejected(tmp_path):
@@ -438,10 +443,10 @@ def test_config_with_default_value_compiles_and_is_no_airflow_param(tmp_path):
         params=("cfg = Config('cfg', default_value={'a': 1})",),
         prelude=PRELUDE,
     )
-    source = expect_compiles(tmp_path, "dict_config_flow", text)
+    source = expect_compiles(tmp_path, "dict_config_flow", text, "--target", "local")
     assert "params={}" in source
     assert '"METAFLOW_FLOW_CONFIG_VALUE": \'{"cfg":"kv.cfg"}\'' in source
-    assert '"MFAIRFLOW_FLOW_CONFIGS": \'{"user_configs":{"cfg":[{"a":1},false]}}\'' in source
+    assert 'FLOW_CONFIGS = \'{"user_configs":{"cfg":[{"a":1},false]}}\'' in source
 
 
 # ---------------------------------------------------------------------------------------------

@@ -101,6 +101,8 @@ class ParamSpec:
     description: Optional[str]
     env_var: str
     """Environment variable through which Metaflow's `init` command reads the value."""
+    kind: str = "str"
+    """The Metaflow type `init` reads the value as: int, float, bool, str or json."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,8 @@ class EventParameter:
     """The Asset (event name) whose extra carries the value."""
     field: str
     """The key of the extra."""
+    kind: str = "str"
+    """The parameter's Metaflow type (ParamSpec.kind): the value is checked and converted by it."""
 
 
 @dataclass(frozen=True)
@@ -270,8 +274,7 @@ class RuntimeSpec:
     values)."""
     bootstrap: Tuple[str, ...]
     """Shell commands every task runs first: fetch and unpack the code package (kubernetes
-    target), write the flow's resolved Configs for ``--local-config-file`` (flows with
-    Configs)."""
+    target)."""
     flow_dir: Optional[str]
     """Directory the local target runs the flow in; None for the kubernetes target."""
     code_package_url: Optional[str]
@@ -293,6 +296,10 @@ class RuntimeSpec:
     pod_fields: Pairs = ()
     """Environment variables every pod takes from its own Pod object through Kubernetes'
     downward API (name → field path), as Metaflow's pods do; () for the local target."""
+    flow_configs: Optional[str] = None
+    """The flow's resolved Configs (JSON) that each task of the local target writes to its
+    ``--local-config-file``; None without Configs and on the kubernetes target (the code
+    package carries them)."""
 
 
 @dataclass(frozen=True)

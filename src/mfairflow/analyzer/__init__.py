@@ -181,7 +181,8 @@ def analyze_flow(
         if step in branch_of:
             edges.append((source, branch_of[step].var))
             source = branch_of[step].var
-        for child in sorted(graph[step].out_funcs, key=order.index):
+        # A switch whose cases name one step twice has one edge to it.
+        for child in sorted(set(graph[step].out_funcs), key=order.index):
             edges.append((source, task_vars[child]))
 
     # Exit hooks follow the end step: a failure anywhere reaches it as upstream_failed.

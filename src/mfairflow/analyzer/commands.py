@@ -51,8 +51,9 @@ def is_dag_template(value: object) -> bool:
 def metaflow_prefix(ctx: FlowContext, datastore_root: str, config_file: Optional[str]) -> str:
     """Shell words of ``python <flow file> <top-level options>`` for every task.
 
-    ``config_file`` is the shell word of the file the task writes the flow's resolved Configs
-    to (see runtime.config_env), or None for a flow without Configs.
+    ``config_file`` is the shell word of the file a local task writes the flow's resolved
+    Configs to (see runtime.config_refs), or None (no Configs, or the kubernetes target, whose
+    code package carries them).
     """
     from metaflow.decorators import flow_decorators
     from metaflow.util import dict_to_cli_options
@@ -258,8 +259,9 @@ def task_env(
         for param in params:
             expression = f"params[{param.name!r}]"
             if param.name in from_events:
+                # The text init reads, checked and converted by the DAG (event_param_text).
                 expression = f"trigger_value({param.name!r}, {expression}, {TRIGGERING_EVENTS})"
-            if param.type in ("object", "array"):
+            elif param.type in ("object", "array"):
                 expression += " | tojson"
             env[param.env_var] = "{{ " + expression + " }}"
     return tuple(env.items())

@@ -20,6 +20,7 @@ from ..escaping import airflow_literal, for_field, python_identifier, shell_word
 from ..model import HookSpec
 from ..org_config import OrgConfig
 from .context import FlowContext
+from .option_checks import TASK_ID_MAX
 from .pods import org_placement
 
 TRIGGER_RULES = {"success": "all_success", "error": "one_failed"}
@@ -56,6 +57,14 @@ def analyze_exit_hooks(
                 _check_exists(ctx, function, kind, location)
                 slug = re.sub(r"\W", "_", function, flags=re.ASCII)
                 task_id = unique_name(f"exit_hook_on_{kind}_{slug}", taken_task_ids)
+                if len(task_id) > TASK_ID_MAX:
+                    raise CompileError(
+                        f"the exit hook {function[:40]!r}... of @exit_hook(on_{kind}=...) makes "
+                        f"an Airflow task id longer than Airflow's {TASK_ID_MAX} characters",
+                        hint="shorten the hook's name or module path to at most "
+                        f"{TASK_ID_MAX - len(task_id) + len(function)} characters",
+                        location=location,
+                    )
                 hooks.append(
                     HookSpec(
                         task_id=task_id,

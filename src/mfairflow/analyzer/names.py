@@ -70,4 +70,11 @@ TEMPLATE_NAMES = {
     "END_STEP",
     "TRIGGERS",
     "EVENT_PARAMETERS",
+    "PARAM_TYPES",
+    "event_param_text",
+    "param_text",
+    "math",
+    "reprlib",
+    "AirflowFailException",
+    "FLOW_CONFIGS",
 }

@@ -12,6 +12,9 @@ from .context import FlowContext
 
 _VALID_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+# How the start step's `init` reads each Metaflow type (what an event's payload is checked
+# and converted to: the DAG's event_param_text).
+_KINDS = {bool: "bool", int: "int", float: "float", str: "str"}
 
 
 def analyze_params(ctx: FlowContext) -> tuple[ParamSpec, ...]:
@@ -24,7 +27,7 @@ def analyze_params(ctx: FlowContext) -> tuple[ParamSpec, ...]:
     location = ctx.flow_location()
     for param in _in_declaration_order(ctx.flow):
         if getattr(param, "IS_CONFIG_PARAMETER", False):
-            continue  # a Config is resolved now and reaches every task (runtime.config_env)
+            continue  # a Config is resolved now and reaches every task (runtime.config_refs)
         name = param.name
         if not _VALID_NAME.fullmatch(name):
             raise CompileError(
@@ -65,7 +68,7 @@ def analyze_params(ctx: FlowContext) -> tuple[ParamSpec, ...]:
                 hint="fix the function that computes the default, or give a plain default",
                 location=location,
             ) from None
-        schema_type, value = _airflow_type(name, param.kwargs.get("type"), default, location)
+        schema_type, value, kind = _airflow_type(name, param.kwargs.get("type"), default, location)
         help_text = param.kwargs.get("help")
         _reject_nul(name, value, location)
         if help_text and "\0" in str(help_text):
@@ -81,6 +84,7 @@ def analyze_params(ctx: FlowContext) -> tuple[ParamSpec, ...]:
                 type=schema_type,
                 description=str(help_text) if help_text else None,
                 env_var=env_var,
+                kind=kind,
             )
         )
     return tuple(specs)
@@ -130,8 +134,9 @@ def _in_declaration_order(flow) -> list:
     return [param for var, param in sorted(declared, key=lambda vp: position.get(vp[0], 0))]
 
 
-def _airflow_type(name: str, declared, default, location: str) -> tuple[str, object]:
-    """The JSON-schema type and the JSON default of one parameter."""
+def _airflow_type(name: str, declared, default, location: str) -> tuple[str, object, str]:
+    """The JSON-schema type, the JSON default and the Metaflow kind (ParamSpec.kind) of one
+    parameter."""
     from metaflow.parameters import JSONTypeClass
 
     unsupported = CompileError(
@@ -143,7 +148,7 @@ def _airflow_type(name: str, declared, default, location: str) -> tuple[str, obj
     if isinstance(declared, JSONTypeClass):
         value = json.loads(default) if isinstance(default, str) else default
         _check_json(name, value, location)
-        return _json_schema_type(value), _freeze(value)
+        return _json_schema_type(value), _freeze(value), "json"
     if declared is None:
         declared = type(default) if default is not None else str
     if declared not in _TYPES:
@@ -164,7 +169,7 @@ def _airflow_type(name: str, declared, default, location: str) -> tuple[str, obj
             location=location,
         )
     _check_json(name, default, location)
-    return _TYPES[declared], default
+    return _TYPES[declared], default, _KINDS[declared]
 
 
 def _check_json(name: str, value, location: str) -> None:

@@ -81,14 +81,16 @@ def build_runtime(
     ``triggered``: the DAG starts on Assets, and every task tells Metaflow which events
     started it (current.trigger)."""
     org_env = tuple((key, airflow_literal(value)) for key, value in org.env)
-    org_env = config_env(ctx) + org_env
+    org_env = config_refs(ctx) + org_env
     if triggered:
         org_env += ((TRIGGER_ENV, TRIGGER_EVENTS),)
     datastore = ctx.flow_datastore.TYPE
     root = ctx.flow_datastore.datastore_root
     shared = dict(
         metaflow=metaflow_prefix(
-            ctx, root, CONFIG_FILES[options.target] if flow_configs(ctx) else None
+            ctx,
+            root,
+            LOCAL_CONFIG_FILE if options.target == "local" and flow_configs(ctx) else None,
         ),
         step_options=step_options(options.tags, options.namespace),
         run_id=RUN_ID,
@@ -114,8 +116,9 @@ def build_runtime(
             **shared,
             common_env=common_env,
             templated_env=templated_env,
-            bootstrap=config_setup(ctx, options.target),
+            bootstrap=(),
             flow_dir=flow_dir,
+            flow_configs=config_file_text(ctx),
             code_package_url=None,
             code_package_sha=None,
             kube=None,
@@ -128,7 +131,7 @@ def build_runtime(
         **shared,
         common_env=common_env,
         templated_env=templated_env,
-        bootstrap=bootstrap_commands(ctx, deployment) + config_setup(ctx, options.target),
+        bootstrap=bootstrap_commands(ctx, deployment),
         flow_dir=None,
         code_package_url=deployment.code_package_url,
         code_package_sha=deployment.code_package_sha,
@@ -152,12 +155,9 @@ def split_env(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple, tuple]:
     return static, templated
 
 
-# Where a task's shell writes the flow's resolved Configs for ``--local-config-file``: a pod's
-# own /tmp, or the local task's temporary folder (run_step sets MFAIRFLOW_TMP).
-CONFIG_FILES = {
-    "kubernetes": "/tmp/mfairflow-configs.json",
-    "local": '"$MFAIRFLOW_TMP/configs.json"',
-}
+# The file a local task's Metaflow commands read the flow's resolved Configs from: run_step
+# writes FLOW_CONFIGS there, in the task's temporary folder (MFAIRFLOW_TMP).
+LOCAL_CONFIG_FILE = '"$MFAIRFLOW_TMP/configs.json"'
 
 
 def flow_configs(ctx: FlowContext) -> dict:
@@ -169,16 +169,17 @@ def flow_configs(ctx: FlowContext) -> dict:
     return dict(ctx.flow._flow_state[FlowStateItems.CONFIGS] or {})
 
 
-def config_env(ctx: FlowContext) -> tuple[tuple[str, str], ...]:
-    """The flow's Config values, resolved now, for every task (visible in the DAG's diff).
+def config_refs(ctx: FlowContext) -> tuple[tuple[str, str], ...]:
+    """METAFLOW_FLOW_CONFIG_VALUE for every task: each Config named ``kv.<name>``.
 
     Whatever gave the value (``--config``, ``--config-value``, a ``default=`` file, a
     ``default_value=`` dict, JSON text or function, ``parser=``), the tasks take the value
-    already parsed, as Metaflow's Argo Workflows and Step Functions tasks do: each config is
-    named ``kv.<name>`` in METAFLOW_FLOW_CONFIG_VALUE, which makes Metaflow read its value
-    from the file given with ``--local-config-file`` instead of parsing text again. That file
-    holds what Metaflow's own runtime writes there (``{"user_configs": {name: [value,
-    plain]}}``); the task's shell writes it from MFAIRFLOW_FLOW_CONFIGS (``config_setup``).
+    already parsed, as Metaflow's Argo Workflows and Step Functions tasks do: ``kv.<name>``
+    makes Metaflow read the value from its config file instead of parsing text again. On the
+    kubernetes target that file is the CONFIG file Metaflow puts in the code package (as on
+    Argo); with ``--target local`` it is the file given with ``--local-config-file``, which
+    each task writes from the DAG's FLOW_CONFIGS (``config_file_text``). Neither goes through
+    a process environment or a command line, which hold at most 128 KiB per string.
     """
     import json
 
@@ -188,20 +189,21 @@ def config_env(ctx: FlowContext) -> tuple[tuple[str, str], ...]:
     for name, (value, _) in configs.items():
         _check_config_is_json(ctx, name, value)
     refs = {name: f"kv.{name}" for name in configs}
+    text = json.dumps(refs, separators=(",", ":"))
+    return (("METAFLOW_FLOW_CONFIG_VALUE", airflow_literal(text)),)
+
+
+def config_file_text(ctx: FlowContext) -> Optional[str]:
+    """The config file of a local task (JSON), as Metaflow's own runtime writes it for
+    ``--local-config-file``: ``{"user_configs": {name: [value, plain]}}``; None without
+    Configs."""
+    import json
+
+    configs = flow_configs(ctx)
+    if not configs:
+        return None
     dump = {"user_configs": {name: [value, plain] for name, (value, plain) in configs.items()}}
-    separators = (",", ":")
-    return (
-        ("METAFLOW_FLOW_CONFIG_VALUE", airflow_literal(json.dumps(refs, separators=separators))),
-        ("MFAIRFLOW_FLOW_CONFIGS", airflow_literal(json.dumps(dump, separators=separators))),
-    )
-
-
-def config_setup(ctx: FlowContext, target: str) -> tuple[str, ...]:
-    """The shell command that writes the Configs file a task's Metaflow commands read."""
-    if not flow_configs(ctx):
-        return ()
-    command = f"printf '%s' \"$MFAIRFLOW_FLOW_CONFIGS\" > {CONFIG_FILES[target]}"
-    return (airflow_literal(command, whole_field=False),)
+    return json.dumps(dump, separators=(",", ":"))
 
 
 def _check_config_is_json(ctx: FlowContext, name: str, value) -> None:

@@ -60,6 +60,15 @@ def analyze_schedule(ctx: FlowContext) -> Optional[str]:
     return None
 
 
+# Names a host's tz database answers that are not zones of IANA's database, or that mean
+# something else on each host: "localtime" (the host's own zone setting), "posixrules" (the
+# host's default rules for POSIX TZ strings), "Factory" (the database's "local time unknown",
+# -00), and copies of the database under another root ("posix/...", "right/...": the latter
+# counts leap seconds, which Airflow's clocks do not).
+_HOST_NAMES = ("localtime", "posixrules", "Factory")
+_HOST_ROOTS = ("posix/", "right/")
+
+
 def analyze_timezone(ctx: FlowContext) -> Optional[str]:
     """The IANA time zone `@schedule(timezone=...)` names (the DAG's cron is read in it, with its
     daylight-saving changes), or None for UTC."""
@@ -67,6 +76,14 @@ def analyze_timezone(ctx: FlowContext) -> Optional[str]:
     zone = decos[0].attributes.get("timezone") if decos else None
     if zone is None or zone == "":
         return None
+    if isinstance(zone, str) and (zone in _HOST_NAMES or zone.startswith(_HOST_ROOTS)):
+        raise CompileError(
+            f"@schedule(timezone={zone!r}) is not an IANA time zone name: each Airflow host "
+            "reads it from its own tz files",
+            hint="name the zone the schedule means, such as 'Europe/Berlin', "
+            "'America/New_York' or 'UTC'",
+            location=ctx.flow_location(),
+        )
     if not isinstance(zone, str) or not _is_zone(zone):
         raise CompileError(
             f"@schedule(timezone={zone!r}) is not a time zone name Airflow knows",
@@ -77,11 +94,16 @@ def analyze_timezone(ctx: FlowContext) -> Optional[str]:
 
 
 def _is_zone(name: str) -> bool:
-    """Whether ``name`` is an IANA zone of this Python's tz database (as Airflow's pendulum
-    reads them); where the database cannot be listed, whether it loads."""
+    """Whether ``name`` is a zone (or link) of IANA's tz database: the list the ``tzdata``
+    package carries (the same on every host), else the zones this Python's tz files hold."""
     import zoneinfo
 
-    names = zoneinfo.available_timezones()
+    try:
+        from importlib.resources import files
+
+        names = set(files("tzdata").joinpath("zones").read_text().split())
+    except (ImportError, OSError):
+        names = zoneinfo.available_timezones()
     if names:
         return name in names or name == "UTC"
     try:

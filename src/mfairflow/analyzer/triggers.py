@@ -198,10 +198,13 @@ def _on_events(
                     hint="map each parameter from one event's payload only",
                     location=location,
                 )
-            mapped.append(EventParameter(param=param.name, event=name, field=field))
+            mapped.append(
+                EventParameter(param=param.name, event=name, field=field, kind=param.kind)
+            )
     # As on Argo Workflows: one event without a mapping sets every parameter of the same name.
     if len(events) == 1 and not mapped:
         mapped = [
-            EventParameter(param=p.name, event=triggers[0].name, field=p.name) for p in params
+            EventParameter(param=p.name, event=triggers[0].name, field=p.name, kind=p.kind)
+            for p in params
         ]
     return tuple(triggers), tuple(mapped)

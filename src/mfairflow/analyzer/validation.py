@@ -112,12 +112,14 @@ def switch_merge(ctx: FlowContext, node) -> SwitchCases:
     """The step where a switch's cases meet again, and which of its parents each case reaches.
 
     Each case is a chain of linear steps, foreaches and static splits (each joined inside the
-    case) and nested switches that ends in one common step. A nested switch either meets
-    inside the case, or its cases end where the outer cases meet: that case's last step is
-    then the nested switch's choice (``(switch, {case: last step})``). A case that leads back
-    to the switch (a recursive switch) cannot be an Airflow DAG. A switch inside a foreach body
-    skips its unchosen cases split by split, which a foreach inside such a case cannot follow
-    (its skipped instances leave no splits to map over).
+    case) and nested switches that ends in one common step, or is empty: the switch names the
+    step where the cases meet (an "if without else"), which then reads the switch step's own
+    task. A nested switch either meets inside the case, or its cases end where the outer
+    cases meet: that case's last step is then the nested switch's choice (``(switch, {case:
+    last step})``). A case that leads back to the switch (a recursive switch) cannot be an
+    Airflow DAG. A switch inside a foreach body skips its unchosen cases split by split, which
+    a foreach inside such a case cannot follow (its skipped instances leave no splits to map
+    over).
     """
     graph = ctx.graph
     where = {"step": node.name, "location": ctx.step_location(node.name)}
@@ -174,6 +176,8 @@ def _case_end(ctx: FlowContext, node, case: str, seen: list, nested: list) -> tu
                 **where,
             )
         seen.append(current)
+        if current == case and _is_meeting_step(graph, node, case):
+            return node.name, case, steps  # an empty case: the switch's own task is its last
         step = graph[current]
         if step.type in ("foreach", "split") and step.matching_join:
             if step.type == "foreach" and node.is_inside_foreach:
@@ -224,6 +228,12 @@ def _case_end(ctx: FlowContext, node, case: str, seen: list, nested: list) -> tu
         if len(graph[child].in_funcs) > 1:
             return current, child, steps
         current = child
+
+
+def _is_meeting_step(graph, switch, case: str) -> bool:
+    """True when the step a case names is where the cases meet: another step leads into it
+    too, or another case of the switch names it as well."""
+    return bool(set(graph[case].in_funcs) - {switch.name}) or switch.out_funcs.count(case) > 1
 
 
 def _block_steps(graph, split: str) -> list:
