@@ -27,7 +27,7 @@ FLOW_NAME = "MyAirflowFlow"
 FLOW_FILE = "my_flow.py"
 PRODUCTION_TOKEN = "myairflowflow-0-fiqs"
 DATASTORE_ROOT = "s3://mfairflow-test/metaflow"
-CODE_PACKAGE_URL = "s3://mfairflow-test/metaflow/MyAirflowFlow/data/7a/7a9503f54902bb9063cf84b4ff48baa41d2472c3"
+CODE_PACKAGE_URL = "s3://mfairflow-test/metaflow/MyAirflowFlow/data/a9/a9f7c799d2813ac416d901f135e010b551feb06f"
 # The flow name as one shell word (the pods' MF_PATHSPEC names the task for the log capture).
 FLOW_WORD = "MyAirflowFlow"
 
@@ -53,13 +53,13 @@ SETUP = [
         'python -c \'import boto3, os; ep=os.getenv("METAFLOW_S3_ENDPOINT_URL"); '
         'boto3.client("s3", **({"endpoint_url":ep} if ep else '
         '{})).download_file("mfairflow-test", '
-        '"metaflow/MyAirflowFlow/data/7a/7a9503f54902bb9063cf84b4ff48baa41d2472c3", '
+        '"metaflow/MyAirflowFlow/data/a9/a9f7c799d2813ac416d901f135e010b551feb06f", '
         "\"job.tar\")' && mflog 'Code package downloaded.' && break; sleep 10; "
         "i=$((i+1)); done"
     ),
     (
         "if [ $i -gt 5 ]; then mflog 'Failed to download code package from "
-        "s3://mfairflow-test/metaflow/MyAirflowFlow/data/7a/7a9503f54902bb9063cf84b4ff48baa41d2472c3 "
+        "s3://mfairflow-test/metaflow/MyAirflowFlow/data/a9/a9f7c799d2813ac416d901f135e010b551feb06f "
         "after 6 tries. Exiting...' && exit 1; fi"
     ),
     "TAR_OPTIONS='--warning=no-timestamp' tar -xzf job.tar -C .",
@@ -99,12 +99,22 @@ RESOURCES = k8s.V1ResourceRequirements(
 )
 # Kubernetes secrets whose keys become environment variables of every pod.
 SECRETS = []
+# The pod's own name, namespace, uid, service account and node, which Metaflow's @kubernetes
+# records as task metadata: fields of the Pod object (Kubernetes' downward API).
+POD_FIELDS = {
+    "METAFLOW_KUBERNETES_NAMESPACE": "metadata.namespace",
+    "METAFLOW_KUBERNETES_POD_NAMESPACE": "metadata.namespace",
+    "METAFLOW_KUBERNETES_POD_NAME": "metadata.name",
+    "METAFLOW_KUBERNETES_POD_ID": "metadata.uid",
+    "METAFLOW_KUBERNETES_SERVICE_ACCOUNT_NAME": "spec.serviceAccountName",
+    "METAFLOW_KUBERNETES_NODE_IP": "status.hostIP",
+}
 
 
 # Environment of every task (a step's own variables are added to it).
 COMMON_ENV = {
-    "METAFLOW_CODE_URL": "s3://mfairflow-test/metaflow/MyAirflowFlow/data/7a/7a9503f54902bb9063cf84b4ff48baa41d2472c3",
-    "METAFLOW_CODE_SHA": "7a9503f54902bb9063cf84b4ff48baa41d2472c3",
+    "METAFLOW_CODE_URL": "s3://mfairflow-test/metaflow/MyAirflowFlow/data/a9/a9f7c799d2813ac416d901f135e010b551feb06f",
+    "METAFLOW_CODE_SHA": "a9f7c799d2813ac416d901f135e010b551feb06f",
     "METAFLOW_CODE_DS": "s3",
     "METAFLOW_USER": "tester",
     "METAFLOW_PRODUCTION_TOKEN": "myairflowflow-0-fiqs",
@@ -261,6 +271,15 @@ def announce_finish(context, result=None) -> None:
 # Built once: every pod shares these (their values are not templated).
 COMMON_ENV_VARS = [
     k8s.V1EnvVar(name=name, value=value) for name, value in COMMON_ENV.items()
+]
+COMMON_ENV_VARS += [
+    k8s.V1EnvVar(
+        name=name,
+        value_from=k8s.V1EnvVarSource(
+            field_ref=k8s.V1ObjectFieldSelector(field_path=path)
+        ),
+    )
+    for name, path in POD_FIELDS.items()
 ]
 
 
