@@ -291,6 +291,7 @@ def test_resume_errors_are_clear(live_airflow, origins, monkeypatch):
         ("--origin-run-id", "airflow-000000000000"): "has no run 'airflow-000000000000'",
         ("--origin-run-id", other): f"has no run '{other}'",
         ("--origin-run-id", f"ForeachResumeFlow/{other}"): "is a run of the flow",
+        ("--origin-run-id", "../../etc"): "is not a Metaflow run id nor an Airflow run",
         ("--origin-run-id", local_run): "was not run by an Airflow DAG of mfairflow",
         ("--origin-run-id", failed, "nowhere"): "'nowhere' is not a step of",
     }

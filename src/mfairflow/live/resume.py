@@ -16,12 +16,17 @@ values, replaced by those given to the resume; each task's command picks Metaflo
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Optional
 
 from ..analyzer.commands import PARAMS_TASK_ID, RESUME_KEY, TASK_PREFIX
-from .client import AirflowClient, AirflowError
-from .commands import Triggered, find_run, metaflow_run_id, trigger
+from .client import RUN_ID, AirflowClient, AirflowError, check_dag_id, shown
+from .commands import Triggered, metaflow_run_id, trigger
+
+# A Metaflow run id as the resume reads it from the datastore and writes it into the DAG run's
+# conf (the DAG checks it again): letters, digits, "_" and "-".
+METAFLOW_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,250}")
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,11 @@ def plan_resume(
     """The tasks and parameter values a resume of ``origin_run_id`` takes from it."""
     from metaflow.datastore import TaskDataStoreSet
 
+    if not METAFLOW_RUN_ID.fullmatch(origin_run_id):
+        raise AirflowError(
+            f"{shown(origin_run_id)} is not a Metaflow run id",
+            hint="give the Metaflow run id of the run to resume (airflow-...)",
+        )
     tasks = list(
         TaskDataStoreSet(
             flow_datastore, origin_run_id, prefetch_data_artifacts=["_task_ok", "_graph_info"]
@@ -130,17 +140,29 @@ def _origin_params(flow, params_task) -> dict:
 def origin_of(client: AirflowClient, dag_id: str, flow_name: str, run: str) -> str:
     """The Metaflow run id ``run`` names (a Metaflow run id, ``Flow/run``, or an Airflow run id
     of the DAG); refused while that DAG run is still going (it would be copied half-done)."""
-    flow, _, run_id = run.rpartition("/")
+    flow, _, run_id = str(run).rpartition("/")
     if flow and flow != flow_name:
         raise AirflowError(
-            f"{run!r} is a run of the flow {flow!r}, not of {flow_name!r}",
+            f"{shown(run)} is a run of the flow {flow!r}, not of {flow_name!r}",
             hint=f"resume it from {flow}'s flow file, or give a run of {flow_name}",
         )
-    try:
-        found = find_run(client, dag_id, run_id)
-    except AirflowError:  # not a run Airflow lists for this DAG: the datastore decides
+    if client.get_dag(check_dag_id(dag_id)) is None:
+        raise AirflowError(
+            f"Airflow has no DAG {dag_id!r}",
+            hint="deploy it first with `python flow.py airflow create`",
+        )
+    found = client.get_run(dag_id, run_id) if RUN_ID.fullmatch(run_id) else None
+    if found is None and METAFLOW_RUN_ID.fullmatch(run_id):
+        runs = client.list_runs(dag_id)
+        found = next((r for r in runs if metaflow_run_id(dag_id, r["dag_run_id"]) == run_id), None)
+    if found is None:  # not a run Airflow lists for this DAG: the datastore tells
+        if not METAFLOW_RUN_ID.fullmatch(run_id):
+            raise AirflowError(
+                f"{shown(run)} is not a Metaflow run id nor an Airflow run of {dag_id!r}",
+                hint="give the Metaflow run id (airflow-...) or the Airflow run id of the run",
+            )
         return run_id
-    if found["state"] in ("queued", "running"):
+    if found.get("state") in ("queued", "running"):
         raise AirflowError(
             f"the run {run_id!r} (Airflow run {found['dag_run_id']!r}) is still running",
             hint="wait until it ended, or end it with `airflow terminate`, then resume it",
