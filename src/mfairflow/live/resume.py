@@ -41,7 +41,7 @@ class ResumePlan:
     clone: dict
     """Step → the map indices (0 for an unmapped step) of the tasks copied from the origin."""
     params: dict
-    """Parameter name → the origin run's value."""
+    """Parameter name → the origin run's value (as Metaflow stored it)."""
 
 
 def later_steps(steps: dict, step: str) -> set:
@@ -121,26 +121,24 @@ def _task_name(task_id: str) -> Optional[tuple]:
 
 
 def _origin_params(flow, params_task) -> dict:
-    """The origin run's parameter values, by parameter name, as JSON values (Airflow conf)."""
+    """The origin run's parameter values, by parameter name."""
     values = {}
     for var, param in flow._get_parameters():
+        if getattr(param, "IS_CONFIG_PARAMETER", False):  # Configs come with the deployment
+            continue
         for key in (var, param.name.replace("-", "_")):
             if key in params_task:
                 values[param.name] = params_task[key]
                 break
-    try:
-        return json.loads(json.dumps(values))
-    except (TypeError, ValueError) as exc:
-        raise AirflowError(
-            f"a parameter value of the origin run cannot travel as Airflow conf ({exc})",
-            hint="give that parameter's value to the resume",
-        ) from None
+    return values
 
 
 def origin_of(client: AirflowClient, dag_id: str, flow_name: str, run: str) -> str:
     """The Metaflow run id ``run`` names (a Metaflow run id, ``Flow/run``, or an Airflow run id
     of the DAG); refused while that DAG run is still going (it would be copied half-done)."""
     flow, _, run_id = str(run).rpartition("/")
+    if flow and not flow.isidentifier():  # not a pathspec Flow/run: checked whole below
+        flow, run_id = "", str(run)
     if flow and flow != flow_name:
         raise AirflowError(
             f"{shown(run)} is a run of the flow {flow!r}, not of {flow_name!r}",
@@ -173,7 +171,13 @@ def origin_of(client: AirflowClient, dag_id: str, flow_name: str, run: str) -> s
 def resume_conf(plan: ResumePlan, given: dict, step_to_rerun: Optional[str] = None) -> dict:
     """The resumed DAG run's conf: the origin's parameters with ``given`` over them, and the
     plan under RESUME_KEY (what the DAG's ``resume_options`` reads)."""
-    conf = {**plan.params, **given}
+    try:  # Airflow's conf is JSON
+        conf = json.loads(json.dumps({**plan.params, **given}, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise AirflowError(
+            f"a parameter value of the origin run cannot travel as Airflow conf ({exc})",
+            hint="give that parameter's value to the resume",
+        ) from None
     conf[RESUME_KEY] = {
         "origin_run_id": plan.origin_run_id,
         "origin_prefix": plan.origin_prefix,
