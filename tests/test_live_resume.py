@@ -282,7 +282,7 @@ def test_resume_errors_are_clear(live_airflow, origins, monkeypatch):
     from metaflow.runner.deployer import DeployedFlow
 
     live = live_airflow
-    flow, failed = origins["resume_flow.py", "failed"]
+    flow, failed = finished_origin(live, origins, "resume_flow.py", "failed", "failed")
     _, other = origins["foreach_resume_flow.py", "failed"]
     local = cli(live, flow, "run", "--run-id-file", "local_run_id")
     assert local.returncode == 0, local.stdout + local.stderr
