@@ -276,7 +276,8 @@ def test_resume_of_a_failed_foreach_split_copies_its_siblings(live_airflow, orig
 
 
 def test_resume_errors_are_clear(live_airflow, origins, monkeypatch):
-    """An unknown run, another flow's run, a run of `python flow.py run`, an unknown step:
+    """An unknown run, another flow's run, a run of `python flow.py run`, one still running,
+    an unknown step, a path:
     `error:`/`hint:` and exit 2 from the CLI, a MetaflowException from DeployedFlow.resume."""
     from metaflow.exception import MetaflowException
     from metaflow.runner.deployer import DeployedFlow
@@ -295,6 +296,11 @@ def test_resume_errors_are_clear(live_airflow, origins, monkeypatch):
         ("--origin-run-id", local_run): "was not run by an Airflow DAG of mfairflow",
         ("--origin-run-id", failed, "nowhere"): "'nowhere' is not a step of",
     }
+    going = cli(live, flow, "airflow", "trigger", "--run-id-file", "going_run_id")
+    assert going.returncode == 0, going.stdout + going.stderr
+    going_run = (flow.parent / "going_run_id").read_text().strip()
+    # First: the run just triggered is still going (a run of three steps takes 15 s or more).
+    cases = {("--origin-run-id", going_run): "is still running", **cases}
     for args, message in cases.items():
         proc = cli(live, flow, "airflow", "resume", *args)
         assert proc.returncode == 2, (args, proc.stdout + proc.stderr)
