@@ -60,7 +60,6 @@ SETUP = [
     "export METAFLOW_EXTRACTED_ROOT=$(pwd)",
     "mflog 'Task is starting.'",
     "flush_mflogs",
-    "printf '%s' \"$MFAIRFLOW_FLOW_CONFIGS\" > /tmp/mfairflow-configs.json",
 ]
 
 # Labels and annotations of every pod (a step's own are added to these).
@@ -121,7 +120,6 @@ COMMON_ENV = {
     "MFLOG_STDERR": "/tmp/mflog/stderr",
     "METAFLOW_DATASTORE_SYSROOT_S3": "s3://mfairflow-test/metaflow",
     "METAFLOW_FLOW_CONFIG_VALUE": '{"cfg":"kv.cfg"}',
-    "MFAIRFLOW_FLOW_CONFIGS": '{"user_configs":{"cfg":[{"alpha":3,"name":"prod","image":"python:3.12"},false]}}',
 }
 # ... and the part Airflow renders for each task.
 TASK_ENV = {"METAFLOW_AIRFLOW_DAG_RUN_ID": "{{ run_id }}"}
@@ -131,8 +129,7 @@ TASK_ENV = {"METAFLOW_AIRFLOW_DAG_RUN_ID": "{{ run_id }}"}
 METAFLOW = (
     "python config_flow.py --quiet --no-pylint --with=mfairflow_internal "
     "--metadata=local --environment=local --datastore=s3 "
-    "--datastore-root=s3://mfairflow-test/metaflow "
-    "--local-config-file=/tmp/mfairflow-configs.json"
+    "--datastore-root=s3://mfairflow-test/metaflow"
 )
 
 # Metaflow's log capture around the commands (before, after, finally): logs reach the datastore.
