@@ -78,11 +78,19 @@ class FakeTaskInstance:
         return SPLITS
 
 
-def template_context(dag, task_id: str, map_index: int = -1) -> dict:
+class FakeDagRun:
+    """What the generated templates use of the DAG run: its conf (a resume names its origin)."""
+
+    def __init__(self, conf: Optional[dict] = None) -> None:
+        self.conf = conf or {}
+
+
+def template_context(dag, task_id: str, map_index: int = -1, conf: Optional[dict] = None) -> dict:
     """A minimal Airflow template context for one task instance of a scheduled run."""
     ti = FakeTaskInstance(task_id, map_index)
     return {
         "dag": dag,
+        "dag_run": FakeDagRun(conf),
         "run_id": RUN_ID,
         "ti": ti,
         "task_instance": ti,

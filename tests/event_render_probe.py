@@ -52,6 +52,7 @@ def main() -> None:
         ti = types.SimpleNamespace(task_id="start", map_index=-1, try_number=1)
         context = {
             "dag": dag,
+            "dag_run": types.SimpleNamespace(conf={}),  # (a resumed run's conf names its origin)
             "run_id": "asset_triggered__2026-01-01T00:00:00+00:00",
             "ti": ti,
             "task_instance": ti,

@@ -358,10 +358,12 @@ def test_foreach_body_is_mapped_over_the_foreach_and_the_join_follows(reports, v
         # The join names every mapped instance: as many as the foreach's XCom has items.
         join_script = tasks[join]["cmds"][2]
         assert f"ti.xcom_pull(task_ids='{foreach}') | length" in join_script
-        assert "--task-id t-{{ ti.map_index }}" in tasks[body]["cmds"][2]
+        # (the task ids' prefix: "t-", or a resumed run's own)
+        task = "{{ task_prefix(dag_run) }}{{ ti.map_index }}"
+        assert f"--task-id {task}" in tasks[body]["cmds"][2]
         exports = tasks[body]["cmds"][2].split(" && ", 1)[0]  # Metaflow's log capture reads it
         assert exports.startswith("export MF_PATHSPEC="), exports
-        assert f"/{body}/t-{{{{ ti.map_index }}}} MF_ATTEMPT=" in exports, exports
+        assert f"/{body}/{task} MF_ATTEMPT=" in exports, exports
 
 
 @both_airflows

@@ -238,7 +238,8 @@ step_commands step_script metaflow_step run_step pod_step flatten_splits follow_
 run_if_chosen hashlib datetime timedelta pendulum param airflow2_param k8s secret
 kubernetespodoperator pythonoperator ti task_instance params conf macros var conn ds ts
 dag_run task run test_mode inlets outlets self cls none true false default_args
-on_failure_callback print open exec eval import_ os sys json subprocess""".split()
+on_failure_callback print open exec eval import_ os sys json subprocess resume_options
+resume_of task_prefix resume_key first_task_prefix""".split()
 ascii_name = st.from_regex(r"[a-z][a-z0-9_]{0,30}", fullmatch=True)
 long_name = st.integers(60, 300).map(lambda n: ("s" + "x" * n)[:n])
 step_name = st.one_of(ascii_name, st.sampled_from(COLLIDING), long_name)
@@ -279,6 +280,11 @@ DOCS_SAMPLE = [EVERYTHING, *CODE, '"""\n' + EVERYTHING + "\n'''", "{{ ds }}.md",
 @settings(FUZZ, max_examples=EXAMPLES)
 @example(names=NAMES_SAMPLE[:6], flow_doc=CODE[0] + EVERYTHING, step_docs=DOCS_SAMPLE)
 @example(names=["s" + "x" * 250], flow_doc="", step_docs=DOCS_SAMPLE)
+@example(
+    names=["resume_options", "task_prefix", "resume_of", "dag_run"],
+    flow_doc="",
+    step_docs=DOCS_SAMPLE,
+)
 @given(
     names=steps, flow_doc=with_code.filter(lambda d: not d.strip().endswith(".md")), step_docs=docs
 )

@@ -113,6 +113,7 @@ def test_airflow2_deploy_trigger_success(tmp_path):
         assert probe.returncode == 0, probe.stderr
         assert json.loads(probe.stdout)["steps"]["end"][0]["artifacts"]["total"] == "44"
         assert_datasets_trigger(base, env, run_id)
+        assert_resume_and_clear(base, env)
     finally:
         down = mfairflow_af2("airflow", "down", "--home", str(home), env=env)
         assert down.returncode == 0, down.stderr
@@ -179,3 +180,98 @@ def assert_datasets_trigger(base: Path, env: dict, linear_run: str) -> None:
         timeout=300,
     )
     assert read.stdout.strip() == "[5, 'none', 'untouched'] mfairflow.test.ready", read.stderr
+
+
+AF2_CLIENT = (
+    "import json, sys, time\n"
+    "from mfairflow.live.client import AirflowClient, config_from_metaflow\n"
+    "from mfairflow.live.commands import find_run\n"
+    "c = AirflowClient(config_from_metaflow())\n"
+)
+WAIT_RUN = AF2_CLIENT + (
+    "dag, run = sys.argv[1], find_run(c, sys.argv[1], sys.argv[2])['dag_run_id']\n"
+    "if len(sys.argv) > 3:\n"
+    "    body = {'dag_run_id': run, 'task_ids': [sys.argv[3]], 'only_failed': True,\n"
+    "            'include_downstream': True, 'reset_dag_runs': True, 'dry_run': False}\n"
+    "    c.request('POST', f'/dags/{dag}/clearTaskInstances', json=body)\n"
+    "    time.sleep(3)\n"
+    "for _ in range(200):\n"
+    "    state = c.get_run(dag, run)['state']\n"
+    "    if state in ('success', 'failed'):\n"
+    "        break\n"
+    "    time.sleep(3)\n"
+    "print(state)\n"
+)
+READ_RESUMED = (
+    "import sys; from metaflow import Run, namespace; namespace(None)\n"
+    "r = Run(sys.argv[1])\n"
+    "start = r['start'].task\n"
+    "print(r.successful, r.origin_pathspec, start.id, start.metadata_dict.get('origin-task-id'),"
+    " r['process'].task.data.seen)\n"
+)
+
+
+def assert_resume_and_clear(base: Path, env: dict) -> None:
+    """Issue 22 on Airflow 2.10 (/api/v1): a failed task cleared after its cause is fixed
+    completes the same run; a failed run resumed with a new parameter copies its start step
+    and runs the rest."""
+    flows = {}
+    for name in ("outage_flow.py", "resume_flow.py"):
+        flows[name] = base / name[:-3]
+        flows[name].mkdir()
+        shutil.copy(ROOT / "tests" / "e2e_flows" / name, flows[name])
+    (flows["outage_flow.py"] / "service_state").write_text("down\n")
+
+    def run(name: str, *args: str, python: tuple = ()) -> subprocess.CompletedProcess:
+        command = [AF2_PYTHON, *python] if python else [AF2_PYTHON, name, "airflow"]
+        return subprocess.run(
+            [*command, *args],
+            cwd=flows[name],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+
+    runs = {}
+    options = {"outage_flow.py": (), "resume_flow.py": ("--should_fail", "True")}
+    for name in flows:
+        create = run(name, "create", "--target", "local")
+        assert create.returncode == 0, create.stdout + create.stderr
+        trigger = run(name, "trigger", "--run-id-file", "rid", *options[name])
+        assert trigger.returncode == 0, trigger.stdout + trigger.stderr
+        runs[name] = (flows[name] / "rid").read_text().strip()
+    wait = ("-c", WAIT_RUN)
+    down = run("outage_flow.py", python=(*wait, "OutageFlow", runs["outage_flow.py"]))
+    assert down.stdout.strip() == "failed", down.stdout + down.stderr
+    failed = run("resume_flow.py", python=(*wait, "ResumeFlow", runs["resume_flow.py"]))
+    assert failed.stdout.strip() == "failed", failed.stdout + failed.stderr
+    (flows["outage_flow.py"] / "service_state").write_text("up\n")
+    resumed = run(
+        "resume_flow.py",
+        "resume",
+        "--origin-run-id",
+        runs["resume_flow.py"],
+        "--should_fail",
+        "False",
+        "--run-id-file",
+        "resumed",
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    cleared = run("outage_flow.py", python=(*wait, "OutageFlow", runs["outage_flow.py"], "fetch"))
+    assert cleared.stdout.strip() == "success", cleared.stdout + cleared.stderr
+    status = run("outage_flow.py", "status", runs["outage_flow.py"])
+    assert status.stdout.strip().splitlines()[-1] == "Succeeded", status.stdout + status.stderr
+    new_run = (flows["resume_flow.py"] / "resumed").read_text().strip()
+    done = run("resume_flow.py", python=(*wait, "ResumeFlow", new_run))
+    assert done.stdout.strip() == "success", done.stdout + done.stderr
+    read = run("resume_flow.py", python=("-c", READ_RESUMED, f"ResumeFlow/{new_run}"))
+    origin = f"ResumeFlow/{runs['resume_flow.py']}"
+    assert read.stdout.split() == [
+        "True",
+        origin,
+        "r1-0",
+        "t-0",
+        "(False,",
+        "'plain')",
+    ], read.stderr

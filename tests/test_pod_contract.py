@@ -46,20 +46,41 @@ class TaskInstance:
         return self._xcom.get(task_ids)
 
 
-def run_pod(operator, dag, tmp: Path, env_extra: dict, xcom: dict, map_index: int = -1):
-    """Render, build and run one pod's container locally; return its XCom value (or None)."""
+class DagRun:
+    """What the templates read of the DAG run: its conf (a resumed run names its origin)."""
+
+    def __init__(self, conf: dict) -> None:
+        self.conf = conf
+
+
+def run_pod(
+    operator,
+    dag,
+    tmp: Path,
+    env_extra: dict,
+    xcom: dict,
+    map_index: int = -1,
+    run_id: str = RUN_ID,
+    conf: dict | None = None,
+    check: bool = True,
+):
+    """Render, build and run one pod's container locally; return its XCom value (or None) and
+    the process. ``conf``: the DAG run's conf (its values override the params, as in Airflow)."""
     ti = TaskInstance(operator.task_id, map_index, xcom)
+    conf = conf or {}
     context = {
         "dag": dag,
-        "run_id": RUN_ID,
+        "dag_run": DagRun(conf),
+        "run_id": run_id,
         "ti": ti,
         "task_instance": ti,
-        "params": {name: dag.params[name] for name in dag.params},
+        "params": {name: conf.get(name, dag.params[name]) for name in dag.params},
     }
     operator.render_template_fields(context, jinja_env=dag.get_template_env())
     manifest = pod_manifest(operator, write_kubeconfig(tmp))
     (container,) = [c for c in manifest["spec"]["containers"] if c["name"] == "base"]
-    workdir = tmp / f"pod-{operator.task_id}-{map_index}"
+    run_dir = hashlib.md5(run_id.encode()).hexdigest()[:8]
+    workdir = tmp / f"pod-{run_dir}-{operator.task_id}-{map_index}"
     workdir.mkdir()
     xcom_file = workdir / "xcom.json"
     env = {item["name"]: container_value(item, manifest) for item in container.get("env", [])}
@@ -73,7 +94,12 @@ def run_pod(operator, dag, tmp: Path, env_extra: dict, xcom: dict, map_index: in
         text=True,
         timeout=300,
     )
-    assert proc.returncode == 0, f"{operator.task_id}: {proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    if check:
+        assert (
+            proc.returncode == 0
+        ), f"{operator.task_id}: {proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    if proc.returncode != 0:
+        return None, proc
     return json.loads(xcom_file.read_text()) if xcom_file.exists() else None, proc
 
 

@@ -135,11 +135,12 @@ COMMON_ENV = {
 # ... and the part Airflow renders for each task.
 TASK_ENV = {"METAFLOW_AIRFLOW_DAG_RUN_ID": "{{ run_id }}"}
 
-# Every command runs the flow file through this shell function.
+# Every command runs the flow file through this shell function (--with=mfairflow_internal: the
+# XCom that routes foreaches and switches, the parameters of a resumed run; see the extension).
 METAFLOW = (
-    "python switch_to_end_flow.py --quiet --no-pylint --metadata=local "
-    "--environment=local --datastore=s3 "
-    "--datastore-root=s3://mfairflow-test/metaflow"
+    "python switch_to_end_flow.py --quiet --no-pylint "
+    "--with=mfairflow_internal --metadata=local --environment=local "
+    "--datastore=s3 --datastore-root=s3://mfairflow-test/metaflow"
 )
 
 # Metaflow's log capture around the commands (before, after, finally): logs reach the datastore.
@@ -155,10 +156,19 @@ LOG_CAPTURE = [
 # The run id (the same for every task of a DAG run), the attempt and the task ids that each
 # step command passes to Metaflow, and the options it ends with.
 RUN_ID = "{{ metaflow_run_id(run_id) }}"
-RETRY_COUNT = "{{ ti.try_number - 1 }}"
-TASK_ID = "t-0"
-MAPPED_TASK_ID = "t-{{ ti.map_index }}"
+RETRY_COUNT = "{{ [ti.try_number - 1, 5] | min }}"
+TASK_ID = "{{ task_prefix(dag_run) }}0"
+MAPPED_TASK_ID = "{{ task_prefix(dag_run) }}{{ ti.map_index }}"
 STEP_OPTIONS = []
+
+# A run of `airflow resume` names its origin run in its conf under RESUME_KEY, with the tasks
+# that succeeded there: those are copied from the origin (Metaflow's clone), the others run again.
+# Its tasks have ids of their own, as in Metaflow's resume: the steps' input paths below name the
+# tasks of a first run (FIRST_TASK_PREFIX), each run reads them with its own prefix.
+RESUME_KEY = "mfairflow_resume"
+RESUME_OPTIONS = "{{ resume_options(dag_run, ti.task_id, ti.map_index) }}"
+FIRST_TASK_PREFIX = "t-"
+TASK_PREFIX = "{{ task_prefix(dag_run) }}"
 
 # The start step first creates the run's parameters task (a retry finds it in place).
 INIT_PARAMS = (
@@ -180,6 +190,38 @@ def metaflow_run_id(airflow_run_id: str) -> str:
     return "airflow-" + digest.hexdigest()[:12]
 
 
+def resume_of(dag_run):
+    """The plan of a resumed run (its conf under RESUME_KEY), or None for any other run."""
+    resume = (dag_run.conf or {}).get(RESUME_KEY)
+    if not resume:
+        return None
+    # These reach the shell and Metaflow's paths: letters, digits, "-" and "_" only.
+    for key in ("origin_run_id", "origin_prefix", "prefix"):
+        value = str(resume[key])
+        if not (value.isascii() and value.replace("-", "").replace("_", "").isalnum()):
+            raise ValueError(f"{RESUME_KEY}: {key} {value!r} is not a Metaflow id")
+    return resume
+
+
+def task_prefix(dag_run) -> str:
+    """The prefix of this run's task ids: FIRST_TASK_PREFIX, or a resumed run's own."""
+    resume = resume_of(dag_run)
+    return FIRST_TASK_PREFIX if resume is None else resume["prefix"]
+
+
+def resume_options(dag_run, step: str, map_index: int) -> str:
+    """The options a task's Metaflow command ends with: in a resumed run, copy the origin's
+    task if it succeeded there (--clone-only), else run the step again (--clone-run-id records
+    the origin); nothing in any other run."""
+    resume = resume_of(dag_run)
+    if resume is None:
+        return ""
+    origin, index = resume["origin_run_id"], max(map_index, 0)
+    if index in resume["clone"].get(step, ()):
+        return f"--clone-only {origin}/{step}/{resume['origin_prefix']}{index}"
+    return f"--clone-run-id {origin}"
+
+
 def step_commands(
     step: str,
     inputs: list,
@@ -190,17 +232,21 @@ def step_commands(
     decorators: tuple = (),
     init_params: bool = False,
 ) -> list:
-    """The Metaflow commands of one task: `step` with its input paths (relative to the run).
+    """The Metaflow commands of one task: `step` with its input paths (relative to the run,
+    with the task ids of a first run: this run's tasks have TASK_PREFIX).
 
     A mapped task's id is its map index; the first step of a foreach body also gets the
-    foreach's split arguments ("$@").
+    foreach's split arguments ("$@"). The resume options come last.
     """
     words = [*decorators, "step", step, "--run-id", RUN_ID, "--task-id"]
     words += [MAPPED_TASK_ID if mapped else TASK_ID, "--retry-count", RETRY_COUNT]
     words += ["--max-user-code-retries", str(user_code_retries)]
     if inputs:
-        words += ["--input-paths", ",".join(f"{RUN_ID}/{path}" for path in inputs)]
-    words += [*STEP_OPTIONS, '"$@"'] if split_args else STEP_OPTIONS
+        paths = ",".join(f"{RUN_ID}/{path}" for path in inputs)
+        paths = paths.replace(f"/{FIRST_TASK_PREFIX}", f"/{TASK_PREFIX}")
+        words += ["--input-paths", paths]
+    words += [*STEP_OPTIONS, RESUME_OPTIONS]
+    words += ['"$@"'] if split_args else []
     command = "run_flow " + " ".join(words)
     return [INIT_PARAMS, command] if init_params else [command]
 
@@ -216,8 +262,9 @@ def step_script(commands: list, exports: str = "") -> str:
 def announce_finish(context, result=None) -> None:
     """After the end step succeeded: the finished run, in the extra of FINISHED's event."""
     run = metaflow_run_id(context["run_id"])
-    extra = {**FINISHED_EXTRA, "run_id": run, "step_name": END_STEP, "task_id": TASK_ID}
-    extra["pathspec"] = f"{FLOW_NAME}/{run}/{END_STEP}/{TASK_ID}"
+    task = task_prefix(context["dag_run"]) + "0"
+    extra = {**FINISHED_EXTRA, "run_id": run, "step_name": END_STEP, "task_id": task}
+    extra["pathspec"] = f"{FLOW_NAME}/{run}/{END_STEP}/{task}"
     # Airflow 2.10 and later (older ones announce the finish without the extra).
     events = context.get("outlet_events")
     if events is not None:
@@ -334,6 +381,8 @@ with DAG(
     },
     user_defined_macros={
         "metaflow_run_id": metaflow_run_id,
+        "task_prefix": task_prefix,
+        "resume_options": resume_options,
     },
     jinja_environment_kwargs={"keep_trailing_newline": True},
     owner_links={"ml-platform": "https://wiki.acme.example/ml-platform"},
@@ -350,7 +399,6 @@ with DAG(
         "start",
         ["_parameters/params"],
         user_code_retries=1,
-        decorators=["--with=mfairflow_internal"],
         init_params=True,
         env={
             "METAFLOW_INIT_FIRST": "{{ params['first'] }}",
@@ -372,7 +420,6 @@ with DAG(
         "middle",
         ["{{ {'middle': 'start'}[ti.xcom_pull(task_ids='start')] }}/t-0"],
         user_code_retries=1,
-        decorators=["--with=mfairflow_internal"],
         retries=1,
         trigger_rule="none_failed_min_one_success",
         node_selector={"acme.example/pool": "batch"},

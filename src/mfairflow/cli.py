@@ -261,6 +261,61 @@ def trigger(
     except CompileError as exc:
         click.secho(exc.render(), err=True, fg="red")
         sys.exit(EXIT_USER_ERROR)
+    _posted(obj, triggered, "triggered", run_id_file, deployer_attribute_file)
+
+
+def _given_only(cmd):
+    """The flow's Parameters as options without defaults or requirement: None is "not
+    given" (a resume keeps the origin run's value of a parameter it is not given)."""
+    for param in cmd.params:
+        if param not in getattr(cmd, "original_params", cmd.params):
+            param.default, param.required = None, False
+    return cmd
+
+
+@_given_only
+@parameters.add_custom_parameters(deploy_mode=False)
+@airflow.command(
+    help="Resume a run on Airflow: a new DAG run copies the tasks that succeeded in the origin "
+    "run (before STEP, if given) and runs the rest; Parameters given apply to what runs again."
+)
+@click.argument("step-to-rerun", required=False, default=None)
+@click.option(
+    "--origin-run-id",
+    required=True,
+    help="The run to resume: its Metaflow run id (airflow-...) or its Airflow run id.",
+)
+@click.option("--name", default=None, type=str, help="DAG name (default: as for create).")
+@click.option("--run-id-file", default=None, help="Write the Metaflow run id to this file.")
+@click.option(
+    "--airflow-run-id", default=None, help="Airflow run id to use (default: a new unique one)."
+)
+@click.option("--deployer-attribute-file", default=None, hidden=True)
+@click.pass_obj
+def resume(
+    obj,
+    origin_run_id: str,
+    step_to_rerun: Optional[str] = None,
+    name: Optional[str] = None,
+    run_id_file: Optional[str] = None,
+    airflow_run_id: Optional[str] = None,
+    deployer_attribute_file: Optional[str] = None,
+    **kwargs,
+) -> None:
+    """Post the resumed DAG run; print the new Metaflow run's pathspec."""
+    from .live.cli_actions import resume_flow
+
+    name = name or getattr(obj, "mfairflow_group_name", None)
+    try:
+        posted = resume_flow(obj, name, origin_run_id, step_to_rerun, kwargs, airflow_run_id)
+    except CompileError as exc:
+        click.secho(exc.render(), err=True, fg="red")
+        sys.exit(EXIT_USER_ERROR)
+    _posted(obj, posted, f"resumed from *{origin_run_id}*", run_id_file, deployer_attribute_file)
+
+
+def _posted(obj, triggered, what: str, run_id_file, deployer_attribute_file) -> None:
+    """After a DAG run was posted: the run id file, the Deployer's attribute file, a message."""
     pathspec = f"{obj.flow.name}/{triggered.run_id}"
     if run_id_file:
         with open(run_id_file, "w") as f:
@@ -277,7 +332,7 @@ def trigger(
                 f,
             )
     obj.echo(
-        f"DAG *{triggered.dag_id}* triggered (Airflow run *{triggered.airflow_run_id}*), "
+        f"DAG *{triggered.dag_id}* {what} (Airflow run *{triggered.airflow_run_id}*), "
         f"Metaflow run *{pathspec}*.",
         bold=True,
     )

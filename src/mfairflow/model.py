@@ -258,12 +258,22 @@ class RuntimeSpec:
     """Airflow template of the Metaflow run id (the same for every task of a DAG run)."""
     retry_count: str
     """Airflow template of the attempt number Metaflow is given (0 for the first try)."""
+    first_task_prefix: str
+    """The prefix of the task ids in the steps' input paths: those of a first run (``t-``)."""
+    task_prefix: str
+    """Airflow template of the prefix of this run's task ids (a resumed run has its own)."""
     task_id: str
-    """Metaflow task id of an unmapped step's task."""
+    """Airflow template of the Metaflow task id of an unmapped step's task."""
     mapped_task_id: str
     """Airflow template of the Metaflow task id of a mapped (foreach body) task."""
     init_params: str
     """The start step's first command: create the run's parameters task unless it exists."""
+    resume_key: str
+    """The conf key that makes a DAG run a resume of another run (``airflow resume``)."""
+    resume_options: str
+    """Airflow template of the options a task's ``step`` command ends with: copy the origin's
+    task (``--clone-only``) or run it as part of the resume (``--clone-run-id``); empty in a
+    run that is not a resume."""
     flow_word: str
     """The flow name as one shell word, escaped for Airflow's Jinja (the pods' MF_PATHSPEC)."""
     common_env: Pairs

@@ -155,7 +155,6 @@ def analyze_flow(
                     mapping=mapping,
                     mappings=mappings,
                     splits_tasks={k: v.task_id for k, v in splits_tasks.items()},
-                    pushes_xcom=node.type in ("foreach", "split-switch"),
                     switch_merge=merges.get(step),
                     extra_decospecs=deploy_time_decospecs(node) + trigger_decospecs,
                 ),

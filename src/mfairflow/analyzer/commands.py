@@ -6,9 +6,15 @@ paths without asking Airflow for them:
     by the ``metaflow_run_id`` macro of the generated DAG;
   * task id: ``t-0`` for an unmapped step, ``t-<map index>`` for a foreach body (never
     numeric: Metaflow's metadata providers register only non-numeric task ids on their own);
+    a resumed run's tasks have a prefix of their own (``r1-0``), and its steps read their input
+    paths (written with ``t-``) with that prefix;
   * the parameters task: ``<run>/_parameters/params``.
 A foreach step pushes one argument list per split (``["--split-index", "i"]``) as its XCom
 return value; the body is mapped over it and the join lists ``0..n-1`` from its length.
+
+A resumed run (``airflow resume``) names its origin run and the origin's tasks to copy in its
+conf (``RESUME_KEY``); every step command ends with the options that make Metaflow copy the task
+(``--clone-only``) or run it again as part of the resume (``--clone-run-id``).
 """
 
 from __future__ import annotations
@@ -16,15 +22,29 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from metaflow.metaflow_config import MAX_ATTEMPTS
+
 from ..escaping import airflow_literal, shell_word, shell_words
 from ..model import EventParameter, ParamSpec, StepRun
 from .context import FlowContext
 
 RUN_ID = "{{ metaflow_run_id(run_id) }}"
-RETRY_COUNT = "{{ ti.try_number - 1 }}"
+# Metaflow keeps MAX_ATTEMPTS attempts of a task (its datastore reads no later one): a task that
+# Airflow runs more often (cleared again and again) runs as the last attempt, replacing it.
+RETRY_COUNT = f"{{{{ [ti.try_number - 1, {MAX_ATTEMPTS - 1}] | min }}}}"
 MAP_INDEX = "{{ ti.map_index }}"
-UNMAPPED_TASK_ID = "t-0"
-MAPPED_TASK_ID = "t-" + MAP_INDEX
+# Task ids in the input paths the analyzer writes: those of a first run of the DAG.
+TASK_PREFIX = "t-"
+UNMAPPED_TASK_ID = TASK_PREFIX + "0"
+MAPPED_TASK_ID = TASK_PREFIX + MAP_INDEX
+# A task's own id: a resumed run's tasks get ids of their own ("r1-0", ...), as in Metaflow.
+RUN_TASK_PREFIX = "{{ task_prefix(dag_run) }}"
+OWN_TASK_ID = RUN_TASK_PREFIX + "0"
+OWN_MAPPED_TASK_ID = RUN_TASK_PREFIX + MAP_INDEX
+# The conf key of a resumed run: {"origin_run_id", "origin_prefix", "prefix", "step_to_rerun",
+# "clone": {step: [indices of the origin's tasks to copy]}} (see live/resume.py).
+RESUME_KEY = "mfairflow_resume"
+RESUME_OPTIONS = "{{ resume_options(dag_run, ti.task_id, ti.map_index) }}"
 AIRFLOW_RUN_ID = "{{ run_id }}"
 # The events that started the run (a Jinja expression: Airflow 3 calls them asset events,
 # Airflow 2 dataset events), as Metaflow's trigger metadata for current.trigger.
@@ -38,7 +58,18 @@ TRIGGER_DECORATOR = "mfairflow_trigger"
 # The templates the DAG itself writes into templated fields: the only strings that reach
 # Airflow's Jinja unescaped. A value is exempt only when it *is* one of these objects (a
 # setting that merely looks like one, or starts like one, is escaped).
-DAG_TEMPLATES = (RUN_ID, RETRY_COUNT, MAP_INDEX, MAPPED_TASK_ID, AIRFLOW_RUN_ID, TRIGGER_EVENTS)
+DAG_TEMPLATES = (
+    RUN_ID,
+    RETRY_COUNT,
+    MAP_INDEX,
+    MAPPED_TASK_ID,
+    AIRFLOW_RUN_ID,
+    TRIGGER_EVENTS,
+    RUN_TASK_PREFIX,
+    OWN_TASK_ID,
+    OWN_MAPPED_TASK_ID,
+    RESUME_OPTIONS,
+)
 PARAMS_TASK_ID = "params"
 XCOM_DECORATOR = "mfairflow_internal"
 
@@ -68,6 +99,9 @@ def metaflow_prefix(ctx: FlowContext, datastore_root: str, config_file: Optional
     words += [
         "--quiet",
         "--no-pylint",
+        # Every task: the XCom Airflow routes by (foreach splits, switch choices), and the
+        # parameters of a resumed run (see the extension's mfairflow_internal).
+        f"--with={XCOM_DECORATOR}",
         f"--metadata={ctx.metadata.TYPE}",
         f"--environment={ctx.environment.TYPE}",
         f"--datastore={ctx.flow_datastore.TYPE}",
@@ -117,7 +151,6 @@ def step_run(
     mapping,
     mappings: dict,
     splits_tasks: dict,
-    pushes_xcom: bool,
     extra_decospecs: tuple[str, ...],
     switch_merge: Optional[tuple[str, dict, tuple[str, ...]]] = None,
 ) -> StepRun:
@@ -129,7 +162,6 @@ def step_run(
         inputs = _merge_input_paths(ctx, node, mapping, splits_tasks, *switch_merge)
     else:
         inputs = _input_paths(ctx, node, mapping, mappings, splits_tasks)
-    decospecs = list(extra_decospecs) + ([XCOM_DECORATOR] if pushes_xcom else [])
     return StepRun(
         inputs=inputs,
         user_code_retries=user_code_retries,
@@ -137,7 +169,7 @@ def step_run(
         # The foreach's output: ["--split-index", "<i>"] (plus "--input-paths", "<outer
         # instance>" for a nested foreach, from its splits task).
         split_args=mapping is not None and mapping.first,
-        decorators=tuple(shell_word(f"--with={spec}") for spec in decospecs),
+        decorators=tuple(shell_word(f"--with={spec}") for spec in extra_decospecs),
         init_params=step == ctx.graph.start_step,
     )
 

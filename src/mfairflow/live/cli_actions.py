@@ -22,10 +22,8 @@ def _name(obj, name: Optional[str]) -> Optional[str]:
     return name or getattr(obj, "mfairflow_group_name", None)
 
 
-def trigger_flow(
-    obj, name: Optional[str], values: dict, airflow_run_id: Optional[str]
-) -> Triggered:
-    """Post a run with the Parameters given on the command line (typed, as Airflow conf)."""
+def given_params(obj, values: dict) -> dict:
+    """The Parameters given on the command line, typed, as Airflow conf (by parameter name)."""
     from metaflow.parameters import DelayedEvaluationParameter, JSONTypeClass
 
     conf = {}
@@ -38,8 +36,34 @@ def trigger_flow(
         if isinstance(param.kwargs.get("type"), JSONTypeClass) and isinstance(value, str):
             value = json.loads(value)
         conf[param.name] = value
+    return conf
+
+
+def trigger_flow(
+    obj, name: Optional[str], values: dict, airflow_run_id: Optional[str]
+) -> Triggered:
+    """Post a run with the Parameters given on the command line (typed, as Airflow conf)."""
     client = AirflowClient(require_config())
-    return trigger(client, dag_id_of(obj, name), conf, airflow_run_id)
+    return trigger(client, dag_id_of(obj, name), given_params(obj, values), airflow_run_id)
+
+
+def resume_flow(
+    obj,
+    name: Optional[str],
+    origin: str,
+    step_to_rerun: Optional[str],
+    values: dict,
+    airflow_run_id: Optional[str],
+) -> Triggered:
+    """Post a run that resumes ``origin`` (see live.resume), with the Parameters given."""
+    from .resume import origin_of, plan_resume, resume, resume_conf
+
+    client = AirflowClient(require_config())
+    dag_id = dag_id_of(obj, name)
+    origin = origin_of(client, dag_id, obj.flow.name, origin)
+    plan = plan_resume(obj.flow_datastore, obj.flow, origin, step_to_rerun)
+    conf = resume_conf(plan, given_params(obj, values), step_to_rerun)
+    return resume(client, dag_id, conf, airflow_run_id)
 
 
 def run_action(obj, name: Optional[str], run: str, action: str) -> str:

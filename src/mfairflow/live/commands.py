@@ -93,9 +93,15 @@ class Triggered:
 
 
 def trigger(
-    client: AirflowClient, dag_id: str, conf: dict, airflow_run_id: Optional[str] = None
+    client: AirflowClient,
+    dag_id: str,
+    conf: dict,
+    airflow_run_id: Optional[str] = None,
+    prefix: str = "mf-",
 ) -> Triggered:
-    """Post a DAG run with ``conf`` (typed parameter values); refuses unknown or paused DAGs."""
+    """Post a DAG run with ``conf`` (typed parameter values); refuses unknown or paused DAGs.
+
+    Without ``airflow_run_id``, the run id is ``prefix`` and a random part."""
     dag = client.get_dag(check_dag_id(dag_id))
     if dag is None:
         raise AirflowError(
@@ -108,7 +114,7 @@ def trigger(
             f"the DAG {dag_id!r} is paused in Airflow; a triggered run would wait forever",
             hint="unpause it in the Airflow UI, or re-create it without --is-paused-upon-creation",
         )
-    run = check_run_id(airflow_run_id) if airflow_run_id else "mf-" + uuid.uuid4().hex[:16]
+    run = check_run_id(airflow_run_id) if airflow_run_id else prefix + uuid.uuid4().hex[:16]
     try:
         response = client.trigger(dag_id, run, conf)
     except AirflowError:

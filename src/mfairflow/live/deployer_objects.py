@@ -87,13 +87,41 @@ class AirflowDeployedFlow(DeployedFlow):
 
     def trigger(self, **kwargs) -> AirflowTriggeredRun:
         """Trigger a run; keyword arguments are the flow's Parameters."""
+        run = self._post_run("trigger", **kwargs)
+        if run is None:
+            raise RuntimeError(f"Error triggering {self.deployer.name} on Airflow")
+        return run
+
+    def resume(
+        self, origin_run_id: str, step_to_rerun: Optional[str] = None, **kwargs
+    ) -> AirflowTriggeredRun:
+        """Resume a run on Airflow: a new DAG run copies the tasks that succeeded in the run
+        ``origin_run_id`` (before ``step_to_rerun``, if given) and runs the rest; keyword
+        arguments are Parameters for the steps that run again (the others keep the origin's).
+
+        Raises MetaflowException with the reason when Airflow cannot resume that run (an
+        unknown run, another flow's run, one still running)."""
+        if step_to_rerun is not None:
+            kwargs["step_to_rerun"] = step_to_rerun
+        try:
+            run = self._post_run("resume", origin_run_id=origin_run_id, **kwargs)
+        except RuntimeError as exc:  # the command failed: its error and hint lines say why
+            lines = [ln for ln in str(exc).splitlines() if ln.startswith(("error:", "hint:"))]
+            raise MetaflowException("\n".join(lines) or str(exc)) from None
+        if run is None:
+            raise MetaflowException(f"Error resuming {self.deployer.name} on Airflow")
+        return run
+
+    def _post_run(self, action: str, **kwargs) -> Optional[AirflowTriggeredRun]:
+        """Run `airflow trigger` or `airflow resume`: the run it posted (None if it failed)."""
         with temporary_fifo() as (attribute_file_path, attribute_file_fd):
-            command = get_lower_level_group(
+            group = get_lower_level_group(
                 self.deployer.api,
                 self.deployer.top_level_kwargs,
                 self.deployer.TYPE,
                 self.deployer.deployer_kwargs,
-            ).trigger(deployer_attribute_file=attribute_file_path, **kwargs)
+            )
+            command = getattr(group, action)(deployer_attribute_file=attribute_file_path, **kwargs)
             pid = self.deployer.spm.run_command(
                 [sys.executable, *command],
                 env=self.deployer.env_vars,
@@ -107,7 +135,7 @@ class AirflowDeployedFlow(DeployedFlow):
             command_obj.sync_wait()
             if command_obj.process.returncode == 0:
                 return AirflowTriggeredRun(deployer=self.deployer, content=content)
-        raise RuntimeError(f"Error triggering {self.deployer.name} on Airflow")
+        return None
 
     def delete(self, **kwargs) -> bool:
         """Pause, end runs, remove the DAG file, delete the DAG in Airflow (`airflow delete`,

@@ -19,16 +19,22 @@ CLOUD_DATASTORES = ("s3", "azure", "gs")
 _FLAGS = {"--quiet", "--no-pylint", "--pylint", "--force-rebuild-environments", "--help"}
 
 
-def command_of(argv):
-    """The Metaflow command of a flow's command line (`run`, `step`, `airflow`, ...), or None."""
+def command_args(argv):
+    """A flow's command line from its Metaflow command on (`step start --run-id ...`), or []."""
     args = list(argv[1:])
     while args:
+        if not args[0].startswith("-"):
+            return args
         arg = args.pop(0)
-        if not arg.startswith("-"):
-            return arg
         if "=" not in arg and arg not in _FLAGS and args:
             args.pop(0)
-    return None
+    return []
+
+
+def command_of(argv):
+    """The Metaflow command of a flow's command line (`run`, `step`, `airflow`, ...), or None."""
+    args = command_args(argv)
+    return args[0] if args else None
 
 
 class _CloudLike:

@@ -1,7 +1,8 @@
 """mfairflow's Metaflow extension: its `airflow` command replaces Metaflow's own.
 
 Metaflow merges extension plugins after its own, so this `airflow` entry wins. The step
-decorator `mfairflow_internal` writes a foreach step's split list where Airflow reads XCom;
+decorator `mfairflow_internal` (on every task) writes a foreach step's split list and a switch's
+choice where Airflow reads XCom, and keeps a resumed run's copied and rerun tasks consistent;
 `mfairflow_trigger` gives the tasks of an Asset-triggered run `current.trigger`.
 """
 
